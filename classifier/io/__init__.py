@@ -1,0 +1,1 @@
+"""Reading incident logs and crime records, writing scores and flags (formats.md)."""

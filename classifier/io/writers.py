@@ -1,0 +1,102 @@
+"""Writers for scores, flags and rejects: JSON Lines or CSV by extension, `-` for stdout.
+
+Files are written to a temporary name beside the target and renamed when complete, so a reader never
+sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from classifier.errors import InputError
+from classifier.labels import LABELS
+
+STDOUT = "-"
+
+
+class RecordWriter:
+    """Write dict records; nested values are flattened for CSV by `flatten`."""
+
+    def __init__(self, target: str | Path, *, columns: list[str] | None = None):
+        self.target = str(target)
+        self.columns = columns
+        self.count = 0
+        if self.target == STDOUT:
+            self.format = "jsonl"
+            self._fh = sys.stdout
+            self._tmp = None
+        else:
+            suffix = Path(self.target).suffix.lower()
+            if suffix not in (".jsonl", ".csv"):
+                raise InputError(self.target, None, f"unknown output type {suffix or '(none)'!r}; use .jsonl or .csv")
+            self.format = suffix[1:]
+            folder = Path(self.target).resolve().parent
+            if not folder.is_dir():
+                raise InputError(self.target, None, f"the folder {folder} does not exist")
+            fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=f".{Path(self.target).name}.", suffix=".tmp")
+            self._fh = io.open(fd, "w", encoding="utf-8", newline="")
+        self._csv = None
+
+    def write(self, record: dict) -> None:
+        if self.format == "jsonl":
+            self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            flat = flatten(record)
+            if self._csv is None:
+                fields = self.columns or list(flat)
+                self._csv = csv.DictWriter(self._fh, fieldnames=fields, extrasaction="ignore")
+                self._csv.writeheader()
+            self._csv.writerow(flat)
+        self.count += 1
+
+    def close(self) -> None:
+        if self._tmp is None:
+            self._fh.flush()
+            return
+        if self.format == "csv" and self._csv is None and self.columns:
+            csv.DictWriter(self._fh, fieldnames=self.columns).writeheader()
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self._tmp, self.target)
+        self._tmp = None
+
+    def abort(self) -> None:
+        if self._tmp is not None:
+            self._fh.close()
+            os.unlink(self._tmp)
+            self._tmp = None
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def flatten(record: dict) -> dict:
+    """One CSV row: probabilities become `p_<label>` columns, lists and dicts become JSON text."""
+    flat: dict = {}
+    for key, value in record.items():
+        if key == "probabilities" and isinstance(value, dict):
+            for label in LABELS:
+                flat[f"p_{label}"] = value.get(label)
+        elif isinstance(value, (list, dict)):
+            flat[key] = json.dumps(value, ensure_ascii=False)
+        else:
+            flat[key] = value
+    return flat
+
+
+SCORE_COLUMNS = ["incident_id", "label", "confidence", *[f"p_{label}" for label in LABELS], "evidence", "model"]
+FLAG_COLUMNS = [*SCORE_COLUMNS, "reason", "closing_code_conflict", "linked_crimes", "rules", "scanned_at"]
+REJECT_COLUMNS = ["file", "line", "reason", "row"]
