@@ -1,0 +1,72 @@
+"""From scores to flags: which incidents disclose an offence that no linked crime record covers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from classifier.io.readers import CrimeRecord, Incident
+from classifier.labels import NONE, OFFENCE_LABELS, covers
+from classifier.ruleset import RuleSet
+
+OTHER = "other"
+
+
+def map_offence(offence: str | None, rules: RuleSet) -> str | None:
+    """The label a recorded offence maps to, `other` for a known offence outside the five, None if unknown."""
+    if not offence:
+        return None
+    for rule in rules.crime_offences:
+        if rule.regex.search(offence):
+            return rule.label
+    return None
+
+
+def crime_covers(crime: CrimeRecord, label: str, rules: RuleSet) -> bool:
+    if crime.label:
+        return crime.label != NONE and covers(crime.label, label)
+    mapped = map_offence(crime.offence, rules)
+    if mapped is None:
+        # Recorded, and classified by a person in words we cannot map: trust the record (formats.md).
+        return True
+    return mapped != OTHER and covers(mapped, label)
+
+
+def closing_claims_no_offence(closing_code: str | None, rules: RuleSet) -> str | None:
+    """The id of the closing-code rule that says "no offence", if the incident was closed that way."""
+    if not closing_code:
+        return None
+    for rule in rules.closing_codes:
+        if rule.regex.search(closing_code):
+            return rule.id
+    return None
+
+
+def make_flag(
+    incident: Incident, score: dict, crimes: list[CrimeRecord], *, threshold: float, rules: RuleSet,
+    scanned_at: str | None = None,
+) -> dict | None:
+    """The flag for one scored incident, or None when it is below the threshold or already covered."""
+    if score["confidence"] < threshold:
+        return None
+    label = score["label"]
+    if label == NONE:
+        # Confident of an offence but split between labels: judge coverage by the likeliest offence.
+        label = max(OFFENCE_LABELS, key=lambda name: score["probabilities"][name])
+    if any(crime_covers(c, label, rules) for c in crimes):
+        return None
+    reason = f"linked crime record does not cover {label}" if crimes else "no linked crime record"
+    conflict = None
+    if closing_claims_no_offence(incident.closing_code, rules):
+        conflict = f"closed as {incident.closing_code!r}, but the log discloses {label}"
+    return {
+        **score,
+        "reason": reason,
+        "closing_code_conflict": conflict,
+        "linked_crimes": [c.crime_id for c in crimes],
+        "rules": rules.version,
+        "scanned_at": scanned_at or now(),
+    }
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

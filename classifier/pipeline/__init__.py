@@ -1,0 +1,29 @@
+"""The rule pipeline: spaCy's blank English with log-aware components, all registered factories.
+
+tokenizer (shorthand kept whole) -> lemmatizer (lookup tables from spacy-lookups-data) -> log_normalizer
+-> log_segmenter -> offence_cues -> cue_context -> incident_scorer
+"""
+
+from __future__ import annotations
+
+import spacy
+from spacy.language import Language
+
+from classifier.pipeline import context, cues, extensions, normalizer, scorer, segmenter, tokenizer  # noqa: F401  (registers factories)
+from classifier.pipeline.tokenizer import add_special_cases
+from classifier.ruleset import RuleSet
+
+PIPE_NAMES = ("lemmatizer", "log_normalizer", "log_segmenter", "offence_cues", "cue_context", "incident_scorer")
+
+
+def build_pipeline(rules: RuleSet) -> Language:
+    nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "incident_classifier.log_tokenizer.v1"}}})
+    add_special_cases(nlp.tokenizer, [v for n in rules.normalisation if n.keep_whole for v in n.variants])
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    for name in PIPE_NAMES[1:]:
+        nlp.add_pipe(name)
+    nlp.initialize()
+    nlp.get_pipe("log_normalizer").add_variants((v, n.norm) for n in rules.normalisation for v in n.variants)
+    nlp.get_pipe("offence_cues").add_rules(rules.cues)
+    nlp.get_pipe("cue_context").add_rules(rules.context)
+    return nlp

@@ -1,0 +1,110 @@
+"""ConText for offence cues: negated, hypothetical, another event, non-literal, third party, historic.
+
+Triggers are data (`rules/context.jsonl`). A trigger's scope runs forward, backward or both from it, up to
+`max_scope` tokens, and stops at the sentence or entry boundary and at a termination trigger ("but",
+"however"). A pseudo-trigger ("no longer", "said no") covers words that look like a trigger but are not one.
+Each cue records every trigger that modified it.
+"""
+
+from __future__ import annotations
+
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import ensure_path
+
+from classifier.pipeline.extensions import CONTEXT_ATTRS, CUES_KEY, TRIGGERS_KEY
+from classifier.pipeline.patterns import PatternSet
+from classifier.ruleset import ContextRule, Examples
+
+
+@Language.factory("cue_context", default_config={"cues_key": CUES_KEY, "triggers_key": TRIGGERS_KEY})
+def make_cue_context(nlp: Language, name: str, *, cues_key: str, triggers_key: str):
+    return CueContext(nlp, name, cues_key=cues_key, triggers_key=triggers_key)
+
+
+class CueContext:
+    def __init__(self, nlp: Language, name: str, *, cues_key: str, triggers_key: str):
+        self.nlp = nlp
+        self.name = name
+        self.cues_key = cues_key
+        self.triggers_key = triggers_key
+        self.rules: dict[str, ContextRule] = {}
+        self._patterns = PatternSet(nlp.vocab, nlp.make_doc)
+
+    def add_rules(self, rules: list[ContextRule]) -> None:
+        for rule in rules:
+            self.rules[rule.id] = rule
+            self._patterns.add(rule.id, rule.patterns)
+
+    def __call__(self, doc: Doc) -> Doc:
+        cues = doc.spans[self.cues_key] if self.cues_key in doc.spans else []
+        matches = self._patterns(doc)
+        pseudo = [(self.rules[r], s, e) for r, s, e in matches if self.rules[r].direction == "pseudo"]
+        stops = [(self.rules[r], s) for r, s, e in matches if self.rules[r].direction == "termination"]
+        triggers = []
+        for rule_id, start, end in matches:
+            rule = self.rules[rule_id]
+            if rule.direction in ("pseudo", "termination"):
+                continue
+            if any(s < end and start < e and p.category in (None, rule.category) for p, s, e in pseudo):
+                continue
+            triggers.append((rule, start, end))
+        doc.spans[self.triggers_key] = [doc[s:e] for _, s, e in triggers]
+        if not cues or not triggers:
+            for cue in cues:
+                cue._.triggers = []
+            return doc
+        sent_of = [0] * len(doc)
+        bounds = []
+        for n, sent in enumerate(doc.sents):
+            bounds.append((sent.start, sent.end))
+            for i in range(sent.start, sent.end):
+                sent_of[i] = n
+        scopes = []
+        for rule, start, end in triggers:
+            sent_start, sent_end = bounds[sent_of[start]]
+            width = rule.max_scope or len(doc)
+            lo, hi = start, end
+            if rule.direction in ("forward", "bidirectional"):
+                hi = min(sent_end, end + width)
+                for stop, s in stops:
+                    if end <= s < hi and stop.category in (None, rule.category):
+                        hi = s
+            if rule.direction in ("backward", "bidirectional"):
+                lo = max(sent_start, start - width)
+                for stop, s in stops:
+                    if lo <= s < start and stop.category in (None, rule.category):
+                        lo = s + 1
+            scopes.append((rule, start, end, lo, hi))
+        for cue in cues:
+            found = []
+            for rule, start, end, lo, hi in scopes:
+                if rule.targets and cue._.rule_kind not in rule.targets and cue.label_ not in rule.targets:
+                    continue
+                if cue.start < hi and cue.end > lo:
+                    found.append({"category": rule.category, "rule": rule.id, "text": doc[start:end].text,
+                                  "start": doc[start].idx, "end": doc[end - 1].idx + len(doc[end - 1])})
+                    setattr(cue._, CONTEXT_ATTRS[rule.category], True)
+            cue._.triggers = found
+        return doc
+
+    def to_disk(self, path, *, exclude=tuple()):
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_jsonl(path / "rules.jsonl", [
+            {"id": r.id, "category": r.category, "direction": r.direction, "max_scope": r.max_scope,
+             "description": r.description, "patterns": list(r.patterns), "targets": list(r.targets),
+             "examples": {"positive": list(r.examples.positive), "negative": list(r.examples.negative)}}
+            for r in self.rules.values()
+        ])
+
+    def from_disk(self, path, *, exclude=tuple()):
+        self.rules = {}
+        self._patterns = PatternSet(self.nlp.vocab, self.nlp.make_doc)
+        self.add_rules([
+            ContextRule(d["id"], d["category"], d["direction"], d["max_scope"], d["description"], tuple(d["patterns"]),
+                        Examples(tuple(d["examples"]["positive"]), tuple(d["examples"]["negative"])), tuple(d["targets"]))
+            for d in srsly.read_jsonl(ensure_path(path) / "rules.jsonl")
+        ])
+        return self

@@ -1,0 +1,79 @@
+"""Turn the cues and their context into the contract's six probabilities and evidence (rule-based).
+
+Each label's strength is a noisy-or of the weights of its cues that no excluding context touches. An
+injury cue turns violence into violence with injury; on its own (no act of violence disclosed) it counts
+for less, since injuries also come from falls and accidents. The mass left after `none` goes to the
+labels by strength, more serious labels first, as an incident takes the most serious label it discloses.
+"""
+
+from __future__ import annotations
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
+from classifier.pipeline.extensions import CONTEXT_ATTRS, CUES_KEY
+from classifier.ruleset import EXCLUDING_CATEGORIES
+
+
+def noisy_or(weights) -> float:
+    remaining = 1.0
+    for w in weights:
+        remaining *= 1.0 - w
+    return 1.0 - remaining
+
+
+@Language.factory(
+    "incident_scorer",
+    default_config={"cues_key": CUES_KEY, "injury_alone": 0.45, "severity_base": 3.0, "floor": 0.002},
+)
+def make_incident_scorer(nlp: Language, name: str, *, cues_key: str, injury_alone: float, severity_base: float, floor: float):
+    return IncidentScorer(name, cues_key=cues_key, injury_alone=injury_alone, severity_base=severity_base, floor=floor)
+
+
+class IncidentScorer:
+    def __init__(self, name: str, *, cues_key: str, injury_alone: float, severity_base: float, floor: float):
+        self.name = name
+        self.cues_key = cues_key
+        self.injury_alone = injury_alone
+        self.severity_base = severity_base
+        self.floor = floor
+
+    def __call__(self, doc: Doc) -> Doc:
+        cues = doc.spans[self.cues_key] if self.cues_key in doc.spans else []
+        offence = {label: [] for label in OFFENCE_LABELS}
+        injuries = []
+        evidence = []
+        for cue in cues:
+            context = [c for c, attr in CONTEXT_ATTRS.items() if getattr(cue._, attr)]
+            evidence.append({
+                "rule": cue.id_, "label": cue.label_, "text": cue.text,
+                "start": cue.start_char, "end": cue.end_char, "context": context,
+                "triggers": cue._.triggers or [], "kind": cue._.rule_kind, "entry": cue[0]._.entry,
+            })
+            if any(c in EXCLUDING_CATEGORIES for c in context):
+                continue
+            weight = cue._.weight
+            (injuries if cue._.rule_kind == "injury" else offence[cue.label_]).append(weight)
+        strength = {label: noisy_or(ws) for label, ws in offence.items()}
+        if injuries:
+            injury = noisy_or(injuries)
+            act = max(strength["violence_without_injury"], strength["violence_with_injury"])
+            factor = act if act > 0 else self.injury_alone
+            strength["violence_with_injury"] = noisy_or([strength["violence_with_injury"], injury * factor])
+        doc._.probabilities = self.probabilities(strength)
+        doc._.label = max(LABELS, key=lambda label: (doc._.probabilities[label], SEVERITY[label]))
+        doc._.evidence = evidence
+        return doc
+
+    def probabilities(self, strength: dict[str, float]) -> dict[str, float]:
+        p_none = 1.0
+        for s in strength.values():
+            p_none *= 1.0 - s
+        shares = {label: s * self.severity_base ** SEVERITY[label] for label, s in strength.items()}
+        total = sum(shares.values())
+        probs = {label: (1.0 - p_none) * share / total if total else 0.0 for label, share in shares.items()}
+        probs[NONE] = p_none
+        k = len(LABELS)
+        return {label: (1.0 - k * self.floor) * probs[label] + self.floor for label in LABELS}
+
