@@ -1,0 +1,75 @@
+"""Metrics shared by the benchmark scripts and `evaluate`: binary offence/no-offence and label accuracy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from classifier.labels import NONE, SEVERITY
+
+# The plain keyword search a CDI analyst would otherwise run: offence words, most serious label wins.
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "rape": ("rape", "raped", "raping"),
+    "other_sexual": ("sexual assault", "sexually assaulted", "indecent", "groped", "exposed himself", "exposure", "voyeurism"),
+    "violence_with_injury": ("stabbed", "wounding", "abh", "gbh", "injury", "injuries", "injured", "bruise", "bruising", "bleeding", "cut"),
+    "violence_without_injury": ("assault", "assaulted", "hit", "punched", "kicked", "slapped", "pushed", "headbutted",
+                                "strangled", "choked", "spat", "threatened to kill", "attacked"),
+    "stalking_harassment": ("harassment", "harassing", "harassed", "stalking", "stalked", "malicious", "controlling", "coercive"),
+}
+
+
+class KeywordSearch:
+    """Label = the most serious label with a keyword anywhere in the text; `none` when there is none."""
+
+    def __init__(self, keywords: dict[str, tuple[str, ...]] = KEYWORDS):
+        self.patterns = {
+            label: re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+            for label, words in keywords.items()
+        }
+
+    def predict(self, text: str) -> str:
+        hits = [label for label, pattern in self.patterns.items() if pattern.search(text)]
+        return max(hits, key=SEVERITY.__getitem__) if hits else NONE
+
+
+@dataclass
+class BinaryReport:
+    n: int
+    positives: int
+    tp: int
+    fp: int
+    fn: int
+    label_correct: int
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def label_accuracy(self) -> float:
+        """Share of the truly positive incidents given exactly their label."""
+        return self.label_correct / self.positives if self.positives else 0.0
+
+
+def binary_report(gold: list[str], predicted: list[str]) -> BinaryReport:
+    tp = fp = fn = correct = positives = 0
+    for g, p in zip(gold, predicted, strict=True):
+        if g != NONE:
+            positives += 1
+            correct += g == p
+            if p != NONE:
+                tp += 1
+            else:
+                fn += 1
+        elif p != NONE:
+            fp += 1
+    return BinaryReport(len(gold), positives, tp, fp, fn, correct)

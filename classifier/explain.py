@@ -1,0 +1,41 @@
+"""A readable account of how the pipeline read one log, for a reviewer or a rule writer."""
+
+from __future__ import annotations
+
+from classifier.labels import LABELS
+from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
+from classifier.ruleset import EXCLUDING_CATEGORIES
+from classifier.scoring import RuleScorer, score_record
+
+
+def explain_text(scorer: RuleScorer, text: str) -> str:
+    doc = scorer.nlp(text)
+    out: list[str] = []
+    out.append("ENTRIES AND SENTENCES")
+    for n, entry in enumerate(doc.spans[ENTRIES_KEY]):
+        out.append(f"  entry {n}:")
+        for sent in entry.sents:
+            if sent.text.strip():
+                out.append(f"    | {sent.text.strip()}")
+    out.append("TOKENS (text / norm / lemma, where they differ)")
+    shown = [f"{t.text}" + (f"/{t.norm_}" if t.norm_ != t.lower_ else "") + (f"/{t.lemma_}" if t.lemma_ not in (t.lower_, t.norm_) else "")
+             for t in doc if not t.is_space]
+    out.append("  " + " ".join(shown))
+    out.append("CONTEXT TRIGGERS")
+    triggers = doc.spans[TRIGGERS_KEY] if TRIGGERS_KEY in doc.spans else []
+    out.extend(f"  {t.text!r} at {t.start_char}-{t.end_char}" for t in triggers)
+    if not triggers:
+        out.append("  (none)")
+    out.append("CUES")
+    for e in doc._.evidence:
+        state = "excluded" if set(e["context"]) & set(EXCLUDING_CATEGORIES) else "counts"
+        out.append(f"  [{state}] {e['rule']} -> {e['label']} ({e['kind']}): {e['text']!r} at {e['start']}-{e['end']}, entry {e['entry']}")
+        for t in e["triggers"]:
+            out.append(f"      {t['category']} by {t['rule']}: {t['text']!r}")
+    if not doc._.evidence:
+        out.append("  (none)")
+    record = score_record("-", doc, scorer.model_name)
+    out.append("VERDICT")
+    out.append(f"  {record['label']}  confidence {record['confidence']:.3f}")
+    out.append("  " + "  ".join(f"{label} {record['probabilities'][label]:.3f}" for label in LABELS))
+    return "\n".join(out)
