@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+
+from classifier.flags import crime_covers, make_flag, map_offence
+from classifier.io.readers import CrimeRecord, Incident
+from classifier.labels import covers
+
+
+@pytest.mark.parametrize("recorded, disclosed, expected", [
+    ("rape", "rape", True),
+    ("rape", "other_sexual", True),
+    ("other_sexual", "rape", False),
+    ("violence_with_injury", "violence_without_injury", True),
+    ("violence_without_injury", "violence_with_injury", False),
+    ("violence_with_injury", "stalking_harassment", False),
+    ("stalking_harassment", "violence_without_injury", False),
+])
+def test_covers_same_or_more_serious_in_family(recorded, disclosed, expected):
+    assert covers(recorded, disclosed) is expected
+
+
+@pytest.mark.parametrize("offence, label", [
+    ("Assault occasioning actual bodily harm", "violence_with_injury"),
+    ("S39 common assault", "violence_without_injury"),
+    ("Criminal damage to a dwelling", "other"),
+    ("Rape of a female aged 16 and over", "rape"),
+    ("Controlling or coercive behaviour", "stalking_harassment"),
+    ("Exposure", "other_sexual"),
+    ("Offence code 9ZZ", None),
+])
+def test_offences_map_to_labels(rules, offence, label):
+    assert map_offence(offence, rules) == label
+
+
+def test_a_crime_of_another_family_does_not_cover(rules):
+    assert not crime_covers(CrimeRecord("1", "A", None, "Criminal damage"), "violence_without_injury", rules)
+
+
+def test_a_crime_a_person_classified_in_unmapped_words_covers(rules):
+    assert crime_covers(CrimeRecord("1", "A", None, "Offence code 9ZZ"), "violence_with_injury", rules)
+
+
+def _score(label="violence_without_injury", confidence=0.9):
+    probs = {k: 0.0 for k in ("rape", "other_sexual", "violence_with_injury", "violence_without_injury", "stalking_harassment")}
+    probs[label] = confidence
+    probs["none"] = 1 - confidence
+    return {"incident_id": "A", "label": label, "confidence": confidence, "probabilities": probs, "evidence": [], "model": "m"}
+
+
+def test_flag_reasons_and_closing_conflict(rules):
+    incident = Incident("A", "text", 2, closing_code="DOMESTIC - VERBAL ONLY")
+    flag = make_flag(incident, _score(), [], threshold=0.5, rules=rules, scanned_at="t")
+    assert flag["reason"] == "no linked crime record"
+    assert flag["closing_code_conflict"] == "closed as 'DOMESTIC - VERBAL ONLY', but the log discloses violence_without_injury"
+    damage = CrimeRecord("20/1/26", "A", None, "Criminal damage")
+    flag = make_flag(incident, _score(), [damage], threshold=0.5, rules=rules, scanned_at="t")
+    assert flag["reason"] == "linked crime record does not cover violence_without_injury"
+    assert flag["linked_crimes"] == ["20/1/26"]
+
+
+def test_no_flag_below_threshold_or_when_covered(rules):
+    incident = Incident("A", "text", 2)
+    assert make_flag(incident, _score(confidence=0.4), [], threshold=0.5, rules=rules) is None
+    abh = CrimeRecord("20/1/26", "A", "violence_with_injury")
+    assert make_flag(incident, _score(), [abh], threshold=0.5, rules=rules) is None

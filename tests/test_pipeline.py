@@ -1,0 +1,110 @@
+"""Behaviour of the rule pipeline that a reviewer relies on: cues, their context and the verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier.labels import LABELS
+from classifier.pipeline.extensions import ENTRIES_KEY
+from classifier.ruleset import EXCLUDING_CATEGORIES
+
+
+def verdict(nlp, text):
+    return nlp(text)._.label
+
+
+def active_rules(nlp, text):
+    return {e["rule"] for e in nlp(text)._.evidence if not set(e["context"]) & set(EXCLUDING_CATEGORIES)}
+
+
+def test_shorthand_stays_whole_and_gets_a_norm(nlp):
+    doc = nlp("IP's b/f hit her w/ a bottle x2, s.47 raised")
+    tokens = [t.text for t in doc]
+    for form in ("b/f", "w/", "x2", "s.47"):
+        assert form in tokens
+    assert doc[tokens.index("b/f")].norm_ == "boyfriend"
+
+
+def test_misspellings_and_capitals_reach_the_same_lemma(nlp):
+    doc = nlp("ASSUALTED her and STRANGELED her, Punched him")
+    assert [t.lemma_ for t in doc if t.is_alpha] == ["assault", "her", "and", "strangle", "her", "punch", "him"]
+
+
+def test_entries_split_at_line_breaks_and_time_stamps(nlp):
+    doc = nlp("21:49 CH: caller states verbal only\n22:30 PC 1234: IP says he pushed her // no injuries")
+    assert len(doc.spans[ENTRIES_KEY]) == 2
+    sentences = [s.text.strip() for s in doc.sents if s.text.strip()]
+    assert "no injuries" in sentences
+
+
+@pytest.mark.parametrize("text, label", [
+    ("no assault took place, both parties spoken to", "none"),
+    ("IP denies being hit", "none"),
+    ("pushed her into the wall, no injuries", "violence_without_injury"),
+    ("no injuries but he slapped her", "violence_without_injury"),
+    ("she is worried he might hit her when he gets back", "none"),
+    ("this heat is killing me", "none"),
+    ("my dad is going to kill me when he sees the car", "none"),
+    ("hit the kerb on the roundabout, tyre burst", "none"),
+    ("dog bit her on the hand, bleeding", "none"),
+    ("she fell down the stairs and has bruising to her arm", "none"),
+    ("he pushed her and she fell, bruising to her arm", "violence_with_injury"),
+    ("put his hands round her neck until she couldn't breathe", "violence_without_injury"),
+    ("split lip, says her boyfriend did it", "violence_with_injury"),
+    ("he said he would stab him", "violence_without_injury"),
+    ("won't let her have her bank card and checks her phone", "stalking_harassment"),
+    ("keeps turning up at her work after being told to stop", "stalking_harassment"),
+    ("she said no and he did it anyway", "rape"),
+    ("he sent her a photo of his penis on snapchat", "other_sexual"),
+    ("two youths pushed him against the machine and snatched his phone", "none"),
+])
+def test_verdicts_on_hard_cases(nlp, text, label):
+    assert verdict(nlp, text) == label
+
+
+def test_a_negated_injury_leaves_the_assault_standing(nlp):
+    doc = nlp("he pushed her, no injuries")
+    by_rule = {e["rule"]: e for e in doc._.evidence}
+    assert by_rule["hit-push-grab"]["context"] == []
+    assert by_rule["injury-words"]["context"] == ["negated"]
+
+
+def test_each_cue_records_the_trigger_that_modified_it(nlp):
+    doc = nlp("IP denies being assaulted")
+    (cue,) = [e for e in doc._.evidence if e["rule"] == "assault-word"]
+    assert cue["context"] == ["negated"]
+    (trigger,) = cue["triggers"]
+    assert trigger["rule"] == "neg-denies" and trigger["text"] == "denies"
+    assert doc.text[trigger["start"]:trigger["end"]] == "denies"
+
+
+def test_negation_does_not_cross_an_entry(nlp):
+    assert "punch-kick-slap" in active_rules(nlp, "10:01 caller says no\n10:05 he punched her")
+
+
+def test_a_termination_word_ends_the_scope(nlp):
+    assert "punch-kick-slap" in active_rules(nlp, "not injured however he punched her earlier")
+
+
+def test_third_party_report_describes_but_does_not_exclude(nlp):
+    doc = nlp("neighbour reports hearing him hit her")
+    (cue,) = [e for e in doc._.evidence if e["rule"] == "hit-push-grab"]
+    assert "third_party" in cue["context"]
+    assert doc._.label == "violence_without_injury"
+
+
+def test_probabilities_cover_six_labels_and_sum_to_one(nlp):
+    for text in ("", "nothing happened", "he raped her and punched her, black eye"):
+        probs = nlp(text)._.probabilities
+        assert set(probs) == set(LABELS)
+        assert sum(probs.values()) == pytest.approx(1.0)
+
+
+def test_most_serious_label_wins(nlp):
+    assert verdict(nlp, "he raped her and punched her, black eye") == "rape"
+
+
+def test_evidence_offsets_index_the_text(nlp):
+    text = "OP 1234 // RP says b/f grabbed her by the throat\nPC 99: red marks on her neck"
+    for e in nlp(text)._.evidence:
+        assert text[e["start"]:e["end"]] == e["text"]
