@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import json
 import os
 import sqlite3
@@ -207,18 +208,60 @@ def _usable_incident_rows(path: Path, encoding: str, on_reject: RejectSink | Non
 
 
 def _ids_are_contiguous(path: Path, encoding: str) -> bool:
-    """True when every incident's rows are adjacent, so the log can be streamed in one pass."""
-    seen: set[str] = set()
+    """True when every incident's rows are adjacent, so the log can be streamed in one pass.
+
+    A fixed-size Bloom filter remembers the ids seen, so memory does not grow with the file. An id that
+    the filter may have seen before becomes a suspect; a second pass checks the few suspects exactly.
+    """
+    seen = _BloomFilter()
+    suspects: set[str] = set()
+    for key in _run_starts(path, encoding):
+        if key in seen:
+            suspects.add(key)
+            if len(suspects) > _MAX_SUSPECTS:
+                return False  # plainly interleaved: not worth proving, and the set must stay small
+        seen.add(key)
+    if not suspects:
+        return True
+    started: set[str] = set()
+    for key in _run_starts(path, encoding):
+        if key in suspects:
+            if key in started:
+                return False
+            started.add(key)
+    return True
+
+
+def _run_starts(path: Path, encoding: str) -> Iterator[str]:
+    """The incident_id of each run of adjacent rows that share it."""
     previous = None
     for _, row in read_rows(path, INCIDENT_REQUIRED, encoding=encoding):
         key = _text(row.get("incident_id")).strip()
-        if not key or key == previous:
-            continue
-        if key in seen:
-            return False
-        seen.add(key)
-        previous = key
-    return True
+        if key and key != previous:
+            yield key
+            previous = key
+
+
+_MAX_SUSPECTS = 10_000
+
+
+class _BloomFilter:
+    def __init__(self, bits: int = 2**27, hashes: int = 3):
+        self.bits = bits
+        self.hashes = hashes
+        self.array = bytearray(bits // 8)
+
+    def _positions(self, key: str):
+        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8 * self.hashes).digest()
+        for i in range(self.hashes):
+            yield int.from_bytes(digest[8 * i:8 * i + 8], "little") % self.bits
+
+    def add(self, key: str) -> None:
+        for pos in self._positions(key):
+            self.array[pos >> 3] |= 1 << (pos & 7)
+
+    def __contains__(self, key: str) -> bool:
+        return all(self.array[pos >> 3] & (1 << (pos & 7)) for pos in self._positions(key))
 
 
 def _contiguous_groups(rows: Iterator[tuple[int, dict]]) -> Iterator[list[tuple[int, dict]]]:
@@ -240,6 +283,9 @@ def _spilled_groups(rows: Iterator[tuple[int, dict]]) -> Iterator[list[tuple[int
     os.close(fd)
     try:
         con = sqlite3.connect(name)
+        # Keep the sort on disk: the point of spilling is that memory does not grow with the file.
+        con.execute("PRAGMA temp_store = FILE")
+        con.execute("PRAGMA cache_size = -8192")
         con.execute("CREATE TABLE rows (incident_id TEXT, ord INTEGER, line INTEGER, row TEXT)")
         con.executemany(
             "INSERT INTO rows VALUES (?, ?, ?, ?)",
