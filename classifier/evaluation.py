@@ -73,3 +73,35 @@ def binary_report(gold: list[str], predicted: list[str]) -> BinaryReport:
         elif p != NONE:
             fp += 1
     return BinaryReport(len(gold), positives, tp, fp, fn, correct)
+
+
+def expected_calibration_error(confidence, positive, bins: int = 10) -> float:
+    """Mean |confidence - observed rate| over equal-width bins, weighted by the bins' shares."""
+    import numpy as np
+
+    conf = np.asarray(confidence, dtype=float)
+    pos = np.asarray(positive, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=False), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            total += mask.mean() * abs(conf[mask].mean() - pos[mask].mean())
+    return float(total)
+
+
+def reliability_bins(confidence, positive, bins: int = 10) -> list[dict]:
+    import numpy as np
+
+    conf = np.asarray(confidence, dtype=float)
+    pos = np.asarray(positive, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=False), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            out.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mask.sum()),
+                        "mean_confidence": float(conf[mask].mean()), "observed": float(pos[mask].mean())})
+    return out

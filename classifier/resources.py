@@ -24,3 +24,8 @@ def rules_dir() -> Path:
 
 def models_dir() -> Path:
     return _data_dir("models")
+
+
+def corpus_dir() -> Path:
+    """The labelled corpus of a source checkout (it does not ship in the package)."""
+    return _PACKAGE.parent / "corpora" / "incidents"

@@ -23,6 +23,10 @@ def make_cue_context(nlp: Language, name: str, *, cues_key: str, triggers_key: s
     return CueContext(nlp, name, cues_key=cues_key, triggers_key=triggers_key)
 
 
+# Categories whose scope is marked on the tokens themselves, for the word n-gram features.
+MARKED_CATEGORIES = ("negated", "hypothetical")
+
+
 class CueContext:
     def __init__(self, nlp: Language, name: str, *, cues_key: str, triggers_key: str):
         self.nlp = nlp
@@ -51,9 +55,9 @@ class CueContext:
                 continue
             triggers.append((rule, start, end))
         doc.spans[self.triggers_key] = [doc[s:e] for _, s, e in triggers]
-        if not cues or not triggers:
-            for cue in cues:
-                cue._.triggers = []
+        for cue in cues:
+            cue._.triggers = []
+        if not triggers:
             return doc
         sent_of = [0] * len(doc)
         bounds = []
@@ -77,6 +81,11 @@ class CueContext:
                     if lo <= s < start and stop.category in (None, rule.category):
                         lo = s + 1
             scopes.append((rule, start, end, lo, hi))
+            if rule.category in MARKED_CATEGORIES and not rule.targets:
+                # Words in scope are marked for the word features: "no injuries" -> neg_injury.
+                for i in range(lo, hi):
+                    if not start <= i < end:
+                        doc[i]._.scope = rule.category
         for cue in cues:
             found = []
             for rule, start, end, lo, hi in scopes:

@@ -26,6 +26,9 @@ def register() -> None:
             Span.set_extension(name, default=None)
     if not Token.has_extension("entry"):
         Token.set_extension("entry", default=0)
+    if not Token.has_extension("scope"):
+        # The context category whose scope covers this token (negated, hypothetical), if any.
+        Token.set_extension("scope", default=None)
     for name in ("probabilities", "evidence", "label"):
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)

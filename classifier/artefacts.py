@@ -1,0 +1,168 @@
+"""Model versions on disk: `models/<version>/model.joblib` beside `manifest.json`, and `models/current.json`.
+
+Loading a joblib file runs code, so the file's SHA-256 is checked against its manifest first, and the
+libraries it was trained with against the ones installed. The manifest also pins the rule set the
+model's features were computed with: a model is refused with rules other than its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from classifier.errors import ModelError
+from classifier.resources import models_dir
+
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+CURRENT_FILE = "current.json"
+# A pickle is only portable within the same minor version of these libraries.
+PINNED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib")
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    versions = {"python": platform.python_version()}
+    for name in (*PINNED_LIBRARIES, "spacy", "spacy-lookups-data"):
+        versions[name] = version(name)
+    return versions
+
+
+def _minor(v: str) -> str:
+    return ".".join(v.split(".")[:2])
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a model or pointer file is meant to be read by others
+    os.replace(tmp, path)
+
+
+@dataclass
+class ModelVersion:
+    folder: Path
+    manifest: dict
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+
+def save_model(estimator, manifest: dict, *, root: Path | None = None) -> ModelVersion:
+    """Write the estimator and its manifest as a new version folder; the version names the file's hash."""
+    import joblib
+
+    root = Path(root) if root else models_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+    joblib.dump(estimator, staging / MODEL_FILE, compress=3)
+    digest = sha256_file(staging / MODEL_FILE)
+    created = datetime.now(timezone.utc)
+    version = f"{created:%Y-%m-%d}-{digest[:6]}"
+    manifest = {
+        "version": version,
+        "created_at": created.isoformat(timespec="seconds"),
+        "file": MODEL_FILE,
+        "sha256": digest,
+        "libraries": library_versions(),
+        **manifest,
+    }
+    write_json_atomic(staging / MANIFEST_FILE, manifest)
+    os.chmod(staging, 0o755)
+    folder = root / version
+    if folder.exists():
+        raise ModelError(f"{folder}: a model version with this name already exists")
+    os.replace(staging, folder)
+    return ModelVersion(folder, manifest)
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise ModelError(f"{folder}: no {MANIFEST_FILE}; not a model version folder")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: line {exc.lineno}: malformed JSON: {exc.msg}") from None
+
+
+def current_version(root: Path | None = None) -> str | None:
+    root = Path(root) if root else models_dir()
+    path = root / CURRENT_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("version")
+
+
+def set_current(version: str, root: Path | None = None, *, note: str | None = None) -> None:
+    root = Path(root) if root else models_dir()
+    if not (root / version / MANIFEST_FILE).is_file():
+        raise ModelError(f"{root / version}: no such model version")
+    data = {"version": version, "set_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if note:
+        data["note"] = note
+    write_json_atomic(root / CURRENT_FILE, data)
+
+
+def resolve(model: str | Path | None, root: Path | None = None) -> Path:
+    """A model folder from a path, a version name under the models folder, or the current version."""
+    root = Path(root) if root else models_dir()
+    if model is None:
+        version = current_version(root)
+        if version is None:
+            raise ModelError(f"{root}: no current model; train one (incident-classifier train) or use --rules-only")
+        return root / version
+    path = Path(model)
+    if path.is_dir():
+        return path
+    if (root / str(model)).is_dir():
+        return root / str(model)
+    raise ModelError(f"{model}: no such model folder or version under {root}")
+
+
+def load_model(folder: Path, *, rules_version: str | None = None):
+    """The verified estimator and its manifest. Refuses a file whose hash, libraries or rules do not match."""
+    import joblib
+
+    manifest = read_manifest(folder)
+    path = folder / manifest.get("file", MODEL_FILE)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file missing")
+    actual = sha256_file(path)
+    if actual != manifest.get("sha256"):
+        raise ModelError(
+            f"{path}: SHA-256 {actual[:12]}… does not match the manifest's {str(manifest.get('sha256'))[:12]}…; "
+            "the file was changed after training and will not be loaded"
+        )
+    installed = library_versions()
+    for name in PINNED_LIBRARIES:
+        trained = manifest.get("libraries", {}).get(name)
+        if trained is None or _minor(trained) != _minor(installed[name]):
+            raise ModelError(
+                f"{folder}: trained with {name} {trained}, but {installed[name]} is installed; "
+                f"install {name}=={trained} or retrain the model"
+            )
+    if rules_version is not None and manifest.get("rules", {}).get("version") != rules_version:
+        raise ModelError(
+            f"{folder}: trained with rules {manifest.get('rules', {}).get('version')}, but the rules in use are "
+            f"{rules_version}; retrain the model for these rules or scan with --rules-only"
+        )
+    return joblib.load(path), manifest

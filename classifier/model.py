@@ -1,0 +1,138 @@
+"""The trained model: features, a linear classifier and a calibration of the offence confidence.
+
+The estimator is a scikit-learn Pipeline over analysis records (classifier.analysis):
+
+    features: rules (RuleEvidenceVectorizer) + words (marked lemmas, 1-2 grams) + chars (2-5 grams)
+    classify: ConfidenceCalibratedClassifier(LogisticRegression)
+
+The calibration is fitted on out-of-fold predictions, so on data the classifier did not fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from classifier.features import FieldSelector, RuleEvidenceVectorizer
+from classifier.labels import NONE
+
+DEFAULT_SETTINGS = {
+    "C": 8.0,
+    "rules_weight": 0.1,
+    "words_weight": 1.0,
+    "chars_weight": 1.0,
+    "word_ngrams": [1, 2],
+    "char_ngrams": [2, 5],
+    "min_df": 2,
+    "words_field": "marked",
+    "use_chars": True,
+    "use_rules": True,
+    "rule_probabilities": True,
+    "calibration": "sigmoid",
+    "cv": 5,
+    "seed": 13,
+}
+
+
+class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
+    """Calibrates P(any offence) = 1 - P(none) on out-of-fold predictions and rescales the rest.
+
+    The contract's `confidence` is what a reviewer's time follows, so that is the quantity calibrated;
+    the offence labels keep their relative probabilities.
+    """
+
+    def __init__(self, estimator=None, *, method: str = "isotonic", cv: int = 5, none_label: str = NONE,
+                 random_state: int | None = 0):
+        self.estimator = estimator
+        self.method = method
+        self.cv = cv
+        self.none_label = none_label
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        y = np.asarray(y)
+        folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+        out_of_fold = cross_val_predict(clone(self.estimator), X, y, cv=folds, method="predict_proba")
+        classes = np.unique(y)
+        none_index = int(np.flatnonzero(classes == self.none_label)[0])
+        raw_any = 1.0 - out_of_fold[:, none_index]
+        target = (y != self.none_label).astype(float)
+        if self.method == "isotonic":
+            self.calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw_any, target)
+        elif self.method == "sigmoid":
+            self.calibrator_ = LogisticRegression(C=1e6).fit(_logit(raw_any)[:, None], target)
+        else:
+            raise ValueError(f"calibration method {self.method!r} is not one of: isotonic, sigmoid")
+        self.estimator_ = clone(self.estimator).fit(X, y)
+        self.classes_ = self.estimator_.classes_
+        self.none_index_ = int(np.flatnonzero(self.classes_ == self.none_label)[0])
+        return self
+
+    def _calibrated_any(self, raw_any):
+        if self.method == "isotonic":
+            return self.calibrator_.predict(raw_any)
+        return self.calibrator_.predict_proba(_logit(raw_any)[:, None])[:, 1]
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        proba = self.estimator_.predict_proba(X)
+        raw_any = 1.0 - proba[:, self.none_index_]
+        calibrated = np.clip(self._calibrated_any(raw_any), 0.0, 1.0)
+        offence = np.delete(np.arange(proba.shape[1]), self.none_index_)
+        out = np.empty_like(proba)
+        share = proba[:, offence] / np.where(raw_any > 0, raw_any, 1.0)[:, None]
+        share[raw_any <= 0] = 1.0 / len(offence)
+        out[:, offence] = share * calibrated[:, None]
+        out[:, self.none_index_] = 1.0 - calibrated
+        return out
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _logit(p):
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def build_estimator(settings: dict | None = None) -> Pipeline:
+    s = {**DEFAULT_SETTINGS, **(settings or {})}
+    parts = [
+            ("rules", RuleEvidenceVectorizer(use_rule_probabilities=s["rule_probabilities"])),
+            ("words", Pipeline([
+                ("select", FieldSelector(s["words_field"])),
+                ("tfidf", TfidfVectorizer(ngram_range=tuple(s["word_ngrams"]), min_df=s["min_df"], sublinear_tf=True,
+                                          token_pattern=r"(?u)\b\w[\w'/&.-]*\b")),
+            ])),
+            ("chars", Pipeline([
+                ("select", FieldSelector("text")),
+                ("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(s["char_ngrams"]), min_df=s["min_df"],
+                                          sublinear_tf=True, lowercase=True, max_features=200_000)),
+            ])),
+    ]
+    parts = [(name, part) for name, part in parts
+             if (name != "chars" or s["use_chars"]) and (name != "rules" or s["use_rules"])]
+    weights = {"rules": s["rules_weight"], "words": s["words_weight"], "chars": s["chars_weight"]}
+    features = FeatureUnion(parts, transformer_weights={name: weights[name] for name, _ in parts})
+    classifier = LogisticRegression(C=s["C"], max_iter=5000, class_weight="balanced")
+    return Pipeline([
+        ("features", features),
+        ("classify", ConfidenceCalibratedClassifier(classifier, method=s["calibration"], cv=s["cv"],
+                                                    random_state=s["seed"])),
+    ])
+
+
+def build_word_baseline(settings: dict | None = None) -> Pipeline:
+    """Word n-grams of the raw text and a linear model: what a text classifier alone achieves."""
+    s = {**DEFAULT_SETTINGS, **(settings or {})}
+    return Pipeline([
+        ("select", FieldSelector("text")),
+        ("tfidf", TfidfVectorizer(ngram_range=tuple(s["word_ngrams"]), min_df=s["min_df"], sublinear_tf=True)),
+        ("classify", LogisticRegression(C=s["C"], max_iter=5000, class_weight="balanced")),
+    ])

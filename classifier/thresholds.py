@@ -1,0 +1,57 @@
+"""Thresholds a QA lead can choose by meaning: the confidence that reached a recall, or a precision, on dev."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pr_points(confidence, positive) -> list[tuple[float, float, float]]:
+    """(threshold, precision, recall) at every distinct confidence, highest threshold first."""
+    conf = np.asarray(confidence, dtype=float)
+    pos = np.asarray(positive, dtype=bool)
+    order = np.argsort(-conf, kind="stable")
+    conf, pos = conf[order], pos[order]
+    tp = np.cumsum(pos)
+    fp = np.cumsum(~pos)
+    total = max(int(pos.sum()), 1)
+    points = []
+    for i in range(len(conf)):
+        if i + 1 < len(conf) and conf[i + 1] == conf[i]:
+            continue
+        points.append((float(conf[i]), float(tp[i] / (tp[i] + fp[i])), float(tp[i] / total)))
+    return points
+
+
+def threshold_for_recall(points, target: float) -> float:
+    """The highest threshold whose recall reaches the target."""
+    for threshold, _, recall in points:
+        if recall >= target:
+            return threshold
+    return points[-1][0] if points else 0.0
+
+
+def threshold_for_precision(points, target: float) -> float:
+    """The lowest threshold at or above which precision stays at or above the target."""
+    best = 1.0
+    for threshold, precision, _ in points:
+        if precision >= target:
+            best = threshold
+        else:
+            break
+    return best
+
+
+def recall_at_precision(points, target: float) -> float:
+    return max((r for _, p, r in points if p >= target), default=0.0)
+
+
+def precision_at_recall(points, target: float) -> float:
+    return max((p for _, p, r in points if r >= target), default=0.0)
+
+
+def thin_curve(points, keep: int = 200) -> list[list[float]]:
+    """A manifest-sized curve: at most `keep` points, always including the ends."""
+    if len(points) <= keep:
+        return [list(map(lambda v: round(v, 6), p)) for p in points]
+    idx = np.unique(np.linspace(0, len(points) - 1, keep).astype(int))
+    return [[round(v, 6) for v in points[i]] for i in idx]

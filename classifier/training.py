@@ -1,0 +1,96 @@
+"""Train a model version on the corpus train split, choose its thresholds and record its dev metrics."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from classifier.analysis import analyse
+from classifier.artefacts import ModelVersion, save_model
+from classifier.corpus import load_corpus
+from classifier.evaluation import binary_report, expected_calibration_error
+from classifier.labels import NONE, OFFENCE_LABELS
+from classifier.model import DEFAULT_SETTINGS, build_estimator
+from classifier.ruleset import RuleSet
+from classifier.scoring import RuleScorer
+from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, thin_curve,
+                                   threshold_for_precision, threshold_for_recall)
+
+# The default threshold is the confidence that reached recall 0.97 on dev: the aim is 0.95 on unseen logs,
+# and a dev split of a few hundred logs needs a margin. `scan --target-recall` picks any other point.
+TARGET_RECALL = 0.97
+LIKELY_PRECISION = 0.95
+
+
+def corpus_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.jsonl")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def analyse_texts(scorer: RuleScorer, texts) -> list[dict]:
+    return [analyse(doc) for doc in scorer.docs(texts)]
+
+
+def offence_decisions(probabilities: np.ndarray, classes, threshold: float) -> list[str]:
+    """The label the tool gives: none below the threshold, else the most probable offence label."""
+    classes = list(classes)
+    offence_idx = [classes.index(label) for label in OFFENCE_LABELS]
+    confidence = 1.0 - probabilities[:, classes.index(NONE)]
+    top = np.asarray(OFFENCE_LABELS)[probabilities[:, offence_idx].argmax(axis=1)]
+    return [str(t) if c >= threshold else NONE for t, c in zip(top, confidence)]
+
+
+def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, root: Path | None = None,
+                progress=None) -> ModelVersion:
+    settings = {**DEFAULT_SETTINGS, **(settings or {})}
+    say = progress or (lambda message: None)
+    scorer = RuleScorer(rules)
+    train = list(load_corpus(corpus, ("train",)))
+    dev = list(load_corpus(corpus, ("dev",)))
+    say(f"analysing {len(train)} train and {len(dev)} dev logs with the rule pipeline")
+    x_train = analyse_texts(scorer, (r["text"] for r in train))
+    x_dev = analyse_texts(scorer, (r["text"] for r in dev))
+    y_train = [r["label"] for r in train]
+    y_dev = [r["label"] for r in dev]
+    say("fitting the model (with out-of-fold calibration)")
+    estimator = build_estimator(settings).fit(x_train, y_train)
+    proba = estimator.predict_proba(x_dev)
+    classes = list(estimator.classes_)
+    confidence = 1.0 - proba[:, classes.index(NONE)]
+    positive = np.asarray(y_dev) != NONE
+    points = pr_points(confidence, positive)
+    review = threshold_for_recall(points, TARGET_RECALL)
+    likely = max(threshold_for_precision(points, LIKELY_PRECISION), review)
+    report = binary_report(y_dev, offence_decisions(proba, classes, review))
+    dev_metrics = {
+        "n": len(dev),
+        "threshold": round(review, 6),
+        "precision": round(report.precision, 4),
+        "recall": round(report.recall, 4),
+        "f1": round(report.f1, 4),
+        "label_accuracy": round(report.label_accuracy, 4),
+        "recall_at_precision_0.9": round(recall_at_precision(points, 0.9), 4),
+        "precision_at_recall_0.95": round(precision_at_recall(points, 0.95), 4),
+        "expected_calibration_error": round(expected_calibration_error(confidence, positive), 4),
+    }
+    manifest = {
+        "corpus": {"folder": Path(corpus).name, "hash": corpus_hash(corpus),
+                   "train": dict(Counter(y_train)), "dev": dict(Counter(y_dev))},
+        "rules": {"version": rules.version},
+        "settings": settings,
+        "dev_metrics": dev_metrics,
+        "thresholds": {
+            "review": round(review, 6),
+            "likely": round(likely, 6),
+            "target_recall": TARGET_RECALL,
+            "likely_precision": LIKELY_PRECISION,
+            "dev_curve": thin_curve(points),
+        },
+    }
+    return save_model(estimator, manifest, root=root)
