@@ -5,11 +5,13 @@ from __future__ import annotations
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
 from classifier.ruleset import EXCLUDING_CATEGORIES
-from classifier.scoring import RuleScorer, score_record
+from classifier.scoring import score_record
 
 
-def explain_text(scorer: RuleScorer, text: str) -> str:
-    doc = scorer.nlp(text)
+def explain_text(scorer, text: str) -> str:
+    """`scorer` is a RuleScorer or a ModelScorer; a model's verdict is shown beside the rules'."""
+    rule_scorer = getattr(scorer, "rule_scorer", scorer)
+    doc = rule_scorer.nlp(text)
     out: list[str] = []
     out.append("ENTRIES AND SENTENCES")
     for n, entry in enumerate(doc.spans[ENTRIES_KEY]):
@@ -34,8 +36,11 @@ def explain_text(scorer: RuleScorer, text: str) -> str:
             out.append(f"      {t['category']} by {t['rule']}: {t['text']!r}")
     if not doc._.evidence:
         out.append("  (none)")
-    record = score_record("-", doc, scorer.model_name)
+    verdicts = [("rules", score_record("-", doc, rule_scorer.model_name))]
+    if scorer is not rule_scorer:
+        verdicts.append((f"model {scorer.model_name}", scorer.score_docs([doc])[0]))
     out.append("VERDICT")
-    out.append(f"  {record['label']}  confidence {record['confidence']:.3f}")
-    out.append("  " + "  ".join(f"{label} {record['probabilities'][label]:.3f}" for label in LABELS))
+    for name, record in verdicts:
+        out.append(f"  {name}: {record['label']}  confidence {record['confidence']:.3f}")
+        out.append("    " + "  ".join(f"{label} {record['probabilities'][label]:.3f}" for label in LABELS))
     return "\n".join(out)

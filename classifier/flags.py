@@ -43,9 +43,12 @@ def closing_claims_no_offence(closing_code: str | None, rules: RuleSet) -> str |
 
 def make_flag(
     incident: Incident, score: dict, crimes: list[CrimeRecord], *, threshold: float, rules: RuleSet,
-    scanned_at: str | None = None,
+    likely: float | None = None, scanned_at: str | None = None,
 ) -> dict | None:
-    """The flag for one scored incident, or None when it is below the threshold or already covered."""
+    """The flag for one scored incident, or None when it is below the threshold or already covered.
+
+    A flag at or above `likely` is banded `likely`; between `threshold` and `likely`, `review`.
+    """
     if score["confidence"] < threshold:
         return None
     label = score["label"]
@@ -58,8 +61,10 @@ def make_flag(
     conflict = None
     if closing_claims_no_offence(incident.closing_code, rules):
         conflict = f"closed as {incident.closing_code!r}, but the log discloses {label}"
+    likely = threshold if likely is None else max(likely, threshold)
     return {
         **score,
+        "band": "likely" if score["confidence"] >= likely else "review",
         "reason": reason,
         "closing_code_conflict": conflict,
         "linked_crimes": [c.crime_id for c in crimes],

@@ -164,7 +164,8 @@ def test_explain_shows_cues_triggers_and_verdict(runner):
     assert result.exit_code == 0
     assert "negated by neg-denies: 'denies'" in result.output
     assert "[counts] hit-push-grab -> violence_without_injury" in result.output
-    assert "VERDICT\n  violence_without_injury" in result.output
+    assert "VERDICT\n  rules: violence_without_injury" in result.output
+    assert "  model 20" in result.output
 
 
 def test_explain_an_incident_from_a_file(runner, logs):

@@ -98,5 +98,5 @@ def flatten(record: dict) -> dict:
 
 
 SCORE_COLUMNS = ["incident_id", "label", "confidence", *[f"p_{label}" for label in LABELS], "evidence", "model"]
-FLAG_COLUMNS = [*SCORE_COLUMNS, "reason", "closing_code_conflict", "linked_crimes", "rules", "scanned_at"]
+FLAG_COLUMNS = [*SCORE_COLUMNS, "band", "reason", "closing_code_conflict", "linked_crimes", "rules", "scanned_at"]
 REJECT_COLUMNS = ["file", "line", "reason", "row"]

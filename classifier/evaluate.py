@@ -1,0 +1,120 @@
+"""`evaluate`: the model beside the rules alone, a keyword search and word n-grams alone, on labelled logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from classifier.analysis import analyse
+from classifier.evaluation import KeywordSearch, binary_report, expected_calibration_error, reliability_bins
+from classifier.labels import LABELS, NONE, OFFENCE_LABELS
+from classifier.thresholds import pr_points, precision_at_recall, recall_at_precision
+
+METHODS = ("model", "rules", "keyword", "word_ngrams")
+
+
+def _decisions(proba: np.ndarray, threshold: float) -> list[str]:
+    confidence = 1.0 - proba[:, LABELS.index(NONE)]
+    offence = proba[:, [LABELS.index(label) for label in OFFENCE_LABELS]]
+    top = np.asarray(OFFENCE_LABELS)[offence.argmax(axis=1)]
+    return [str(t) if c >= threshold else NONE for t, c in zip(top, confidence)]
+
+
+def method_report(gold: list[str], proba: np.ndarray, threshold: float) -> dict:
+    """Metrics of one method from its six-label probabilities (columns in LABELS order)."""
+    predicted = _decisions(proba, threshold)
+    rep = binary_report(gold, predicted)
+    confidence = 1.0 - proba[:, LABELS.index(NONE)]
+    positive = np.asarray(gold) != NONE
+    points = pr_points(confidence, positive)
+    confusion = [[sum(1 for g, p in zip(gold, predicted) if g == gl and p == pl) for pl in LABELS] for gl in LABELS]
+    return {
+        "threshold": round(float(threshold), 6),
+        "precision": round(rep.precision, 4),
+        "recall": round(rep.recall, 4),
+        "f1": round(rep.f1, 4),
+        "recall_at_precision_0.9": round(recall_at_precision(points, 0.9), 4),
+        "precision_at_recall_0.95": round(precision_at_recall(points, 0.95), 4),
+        "label_accuracy": round(rep.label_accuracy, 4),
+        "expected_calibration_error": round(expected_calibration_error(confidence, positive), 4),
+        "confusion": {"labels": list(LABELS), "rows_gold_columns_predicted": confusion},
+        "reliability": reliability_bins(confidence, positive),
+        "pr_curve": [[round(t, 6), round(p, 4), round(r, 4)] for t, p, r in points],
+    }
+
+
+def _columns(estimator_classes, proba) -> np.ndarray:
+    classes = list(estimator_classes)
+    return proba[:, [classes.index(label) for label in LABELS]]
+
+
+def evaluate(texts: list[str], gold: list[str], *, model_scorer, baseline) -> dict:
+    """Run every method on the same logs. `baseline` is a fitted word n-gram classifier."""
+    records, rule_proba = [], []
+    for doc in model_scorer.rule_scorer.docs(texts):
+        records.append(analyse(doc))
+        rule_proba.append([doc._.probabilities[label] for label in LABELS])
+    model_proba = _columns(model_scorer.estimator.classes_, model_scorer.estimator.predict_proba(records))
+    keyword = KeywordSearch()
+    keyword_proba = np.array([[1.0 if keyword.predict(t) == label else 0.0 for label in LABELS] for t in texts])
+    word_proba = _columns(baseline.classes_, baseline.predict_proba(records))
+    thresholds = model_scorer.manifest["thresholds"]
+    results = {
+        "model": method_report(gold, model_proba, thresholds["review"]),
+        "rules": method_report(gold, np.asarray(rule_proba), 0.5),
+        "keyword": method_report(gold, keyword_proba, 0.5),
+        "word_ngrams": method_report(gold, word_proba, 0.5),
+    }
+    return {"n": len(gold), "positives": int(sum(g != NONE for g in gold)), "model": model_scorer.model_name,
+            "rules": model_scorer.rules.version, "methods": results}
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['n']} labelled logs ({report['positives']} with an offence); model {report['model']}", ""]
+    header = f"{'':26}" + "".join(f"{m:>13}" for m in METHODS)
+    lines.append(header)
+    rows = [("threshold", "threshold"), ("precision", "precision"), ("recall", "recall"), ("F1", "f1"),
+            ("recall at precision 0.9", "recall_at_precision_0.9"),
+            ("precision at recall 0.95", "precision_at_recall_0.95"),
+            ("label accuracy (positives)", "label_accuracy"), ("expected calibration error", "expected_calibration_error")]
+    for name, key in rows:
+        lines.append(f"{name:26}" + "".join(f"{report['methods'][m][key]:13.3f}" for m in METHODS))
+    for method in ("model", "rules"):
+        lines += ["", f"confusion matrix, {method} (rows gold, columns predicted)"]
+        short = ["rape", "oth_sex", "v_inj", "v_no_inj", "s&h", "none"]
+        lines.append(f"{'':24}" + "".join(f"{s:>9}" for s in short))
+        for label, row in zip(LABELS, report["methods"][method]["confusion"]["rows_gold_columns_predicted"]):
+            lines.append(f"{label:24}" + "".join(f"{v:9d}" for v in row))
+    return "\n".join(lines)
+
+
+def plot_report(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (rel, pr) = plt.subplots(1, 2, figsize=(11, 5))
+    rel.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    for method, colour in (("model", "tab:blue"), ("rules", "tab:orange"), ("word_ngrams", "tab:green")):
+        bins = report["methods"][method]["reliability"]
+        rel.plot([b["mean_confidence"] for b in bins], [b["observed"] for b in bins], marker="o", color=colour,
+                 label=f"{method} (ECE {report['methods'][method]['expected_calibration_error']:.3f})")
+        for b in bins if method == "model" else []:
+            rel.annotate(str(b["count"]), (b["mean_confidence"], b["observed"]), fontsize=7,
+                         textcoords="offset points", xytext=(4, -10))
+    rel.set(xlabel="confidence (1 - P(none))", ylabel="share with an offence", title="Reliability diagram",
+            xlim=(0, 1), ylim=(0, 1))
+    rel.legend(loc="upper left", fontsize=8)
+    for method, colour in (("model", "tab:blue"), ("rules", "tab:orange"), ("word_ngrams", "tab:green"),
+                           ("keyword", "tab:red")):
+        curve = report["methods"][method]["pr_curve"]
+        pr.plot([c[2] for c in curve], [c[1] for c in curve], color=colour,
+                label=f"{method} (F1 {report['methods'][method]['f1']:.3f})", drawstyle="steps-post")
+    pr.set(xlabel="recall", ylabel="precision", title="Precision-recall", xlim=(0, 1.01), ylim=(0, 1.01))
+    pr.legend(loc="lower left", fontsize=8)
+    fig.suptitle(f"{report['n']} logs, model {report['model']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

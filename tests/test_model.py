@@ -1,0 +1,175 @@
+"""The trained model: estimator conventions, calibration, artefacts that refuse to load when tampered with."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from classifier.artefacts import load_model, set_current
+from classifier.cli import cli
+from classifier.corpus import load_corpus, split_of
+from classifier.errors import ModelError
+from classifier.features import FieldSelector, RuleEvidenceVectorizer
+from classifier.labels import LABELS
+from classifier.model import ConfidenceCalibratedClassifier, build_estimator
+from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_for_precision,
+                                   threshold_for_recall)
+from classifier.training import train_model
+
+from conftest import ROOT, read_jsonl, write_jsonl
+
+SMALL = {"cv": 2, "min_df": 1}
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory):
+    """A few hundred logs from the corpus (train and dev splits only), enough to train quickly."""
+    folder = tmp_path_factory.mktemp("corpus")
+    records = [r for r in load_corpus(ROOT / "corpora" / "incidents", ("train", "dev"))]
+    rng = np.random.default_rng(5)
+    picked = [records[i] for i in sorted(rng.choice(len(records), 260, replace=False))]
+    write_jsonl(folder / "logs.jsonl", picked)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_model(small_corpus, rules, tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    version = train_model(small_corpus, rules, settings=SMALL, root=root)
+    set_current(version.version, root)
+    return version
+
+
+def _analysis(cues=(), text="x", marked="x"):
+    return {"text": text, "marked": marked, "cues": list(cues),
+            "rule_probabilities": {label: 1 / 6 for label in LABELS}}
+
+
+def test_rule_evidence_vectorizer_separates_context_states():
+    vec = RuleEvidenceVectorizer()
+    active = _analysis([{"rule": "r", "label": "rape", "kind": "offence", "state": "active", "described": []}])
+    negated = _analysis([{"rule": "r", "label": "rape", "kind": "offence", "state": "negated", "described": []}])
+    assert vec.fit([active, negated]) is vec
+    names = list(vec.get_feature_names_out())
+    assert "rape|offence|active" in names and "rape|offence|negated" in names
+    rows = vec.transform([active, negated]).toarray()
+    assert rows[0][names.index("rape|offence|active")] > 0 and rows[0][names.index("rape|offence|negated")] == 0
+
+
+def test_custom_estimators_follow_scikit_learn_conventions():
+    for estimator in (RuleEvidenceVectorizer(use_rule_ids=False), FieldSelector("text"),
+                      ConfidenceCalibratedClassifier(method="sigmoid", cv=3)):
+        clone(estimator)
+        assert estimator.get_params() == clone(estimator).get_params()
+    with pytest.raises(NotFittedError):
+        RuleEvidenceVectorizer().transform([_analysis()])
+    with pytest.raises(NotFittedError):
+        ConfidenceCalibratedClassifier(build_estimator().named_steps["classify"].estimator).predict_proba([_analysis()])
+
+
+def test_probabilities_sum_to_one_and_follow_the_calibrated_confidence(small_model, rules):
+    estimator, _ = load_model(small_model.folder, rules_version=rules.version)
+    docs = [_analysis(text=t, marked=t) for t in ("he punched her in the face", "noise complaint, music off")]
+    proba = estimator.predict_proba(docs)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_manifest_records_what_an_auditor_needs(small_model):
+    manifest = small_model.manifest
+    for key in ("version", "sha256", "corpus", "rules", "libraries", "settings", "dev_metrics", "thresholds"):
+        assert key in manifest
+    assert manifest["corpus"]["hash"].startswith("sha256:")
+    assert manifest["thresholds"]["likely"] >= manifest["thresholds"]["review"]
+    assert {"scikit-learn", "numpy", "joblib", "spacy"} <= set(manifest["libraries"])
+
+
+def test_a_tampered_model_file_is_refused(small_model, rules, tmp_path):
+    folder = tmp_path / "tampered"
+    shutil.copytree(small_model.folder, folder)
+    with open(folder / "model.joblib", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelError, match=r"model.joblib: SHA-256 .* does not match the manifest's .*will not be loaded"):
+        load_model(folder, rules_version=rules.version)
+    result = CliRunner().invoke(cli, ["classify", str(ROOT / "corpora" / "sample" / "incidents.csv"),
+                                      "-o", str(tmp_path / "s.jsonl"), "--model", str(folder)])
+    assert result.exit_code == 1
+    assert "does not match the manifest" in result.output and "Traceback" not in result.output
+
+
+def test_a_model_from_other_library_versions_is_refused(small_model, rules, tmp_path):
+    folder = tmp_path / "old"
+    shutil.copytree(small_model.folder, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["libraries"]["scikit-learn"] = "0.24.2"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=r"trained with scikit-learn 0.24.2, but .* is installed"):
+        load_model(folder, rules_version=rules.version)
+
+
+def test_a_model_trained_with_other_rules_is_refused(small_model):
+    with pytest.raises(ModelError, match=r"retrain the model for these rules or scan with --rules-only"):
+        load_model(small_model.folder, rules_version="sha256:0000")
+
+
+def test_classify_with_the_model_passes_the_contract(small_model, tmp_path):
+    out = tmp_path / "scores.jsonl"
+    result = CliRunner().invoke(cli, ["classify", str(ROOT / "corpora" / "sample" / "incidents.csv"),
+                                      "-o", str(out), "--model", str(small_model.folder)])
+    assert result.exit_code == 0, result.output
+    for score in read_jsonl(out):
+        assert score["model"] == small_model.version
+        assert set(score["probabilities"]) == set(LABELS)
+        assert sum(score["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+        assert score["confidence"] == pytest.approx(1 - score["probabilities"]["none"], abs=1e-6)
+        assert score["label"] == max(score["probabilities"], key=score["probabilities"].get)
+
+
+def test_scan_bands_flags_and_takes_a_target_recall(small_model, tmp_path):
+    sample = ROOT / "corpora" / "sample"
+    out = tmp_path / "flags.jsonl"
+    result = CliRunner().invoke(cli, ["scan", str(sample / "incidents.csv"), "--crimes", str(sample / "crimes.csv"),
+                                      "-o", str(out), "--model", str(small_model.folder), "--target-recall", "0.8"])
+    assert result.exit_code == 0, result.output
+    expected = threshold_for_recall([tuple(p) for p in small_model.manifest["thresholds"]["dev_curve"]], 0.8)
+    assert f"threshold {expected:.3f}" in result.output
+    likely = max(small_model.manifest["thresholds"]["likely"], expected)
+    for flag in read_jsonl(out):
+        assert flag["confidence"] >= expected
+        assert flag["band"] == ("likely" if flag["confidence"] >= likely else "review")
+    both = CliRunner().invoke(cli, ["scan", str(sample / "incidents.csv"), "--crimes", str(sample / "crimes.csv"),
+                                    "-o", str(out), "--threshold", "0.5", "--target-recall", "0.9"])
+    assert both.exit_code == 2 and "give --threshold or --target-recall, not both" in both.output
+
+
+def test_evaluate_prints_writes_json_and_draws(small_model, small_corpus, tmp_path):
+    labelled = write_jsonl(tmp_path / "labelled.jsonl", [
+        {"incident_id": r["incident_id"], "text": r["text"], "label": r["label"]}
+        for r in load_corpus(small_corpus) if split_of(r["incident_id"]) == "dev"])
+    result = CliRunner().invoke(cli, ["evaluate", str(labelled), "--model", str(small_model.folder),
+                                      "--corpus", str(small_corpus), "--json", str(tmp_path / "r.json"),
+                                      "--plot", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    for name in ("precision", "recall", "F1", "recall at precision 0.9", "precision at recall 0.95",
+                 "label accuracy (positives)", "expected calibration error", "confusion matrix, model"):
+        assert name in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(report["methods"]) == {"model", "rules", "keyword", "word_ngrams"}
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_threshold_choice_by_meaning():
+    confidence = [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2]
+    positive = [True, True, False, True, True, False, False]
+    points = pr_points(confidence, positive)
+    assert threshold_for_recall(points, 0.75) == 0.6
+    assert threshold_for_recall(points, 1.0) == 0.4
+    assert threshold_for_precision(points, 1.0) == 0.8
+    assert recall_at_precision(points, 0.75) == 1.0
+    assert precision_at_recall(points, 1.0) == pytest.approx(4 / 5)
