@@ -97,15 +97,23 @@ def plot_report(report: dict, path: Path) -> None:
 
     fig, (rel, pr) = plt.subplots(1, 2, figsize=(11, 5))
     rel.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
-    for method, colour in (("model", "tab:blue"), ("rules", "tab:orange"), ("word_ngrams", "tab:green")):
+    # Markers sized by the number of logs in the bin, with 95% Wilson intervals: a bin of two logs says little.
+    for method, colour, shift in (("model", "tab:blue", 0.0), ("rules", "tab:orange", 0.008),
+                                  ("word_ngrams", "tab:green", -0.008)):
         bins = report["methods"][method]["reliability"]
-        rel.plot([b["mean_confidence"] for b in bins], [b["observed"] for b in bins], marker="o", color=colour,
-                 label=f"{method} (ECE {report['methods'][method]['expected_calibration_error']:.3f})")
+        x = [b["mean_confidence"] + shift for b in bins]
+        y = [b["observed"] for b in bins]
+        err = [[max(0.0, b["observed"] - b.get("observed_95_low", b["observed"])) for b in bins],
+               [max(0.0, b.get("observed_95_high", b["observed"]) - b["observed"]) for b in bins]]
+        rel.errorbar(x, y, yerr=err, fmt="none", ecolor=colour, alpha=0.5, capsize=2)
+        rel.scatter(x, y, s=[12 + 4 * b["count"] ** 0.5 * 4 for b in bins], color=colour, alpha=0.8,
+                    label=f"{method} (ECE {report['methods'][method]['expected_calibration_error']:.3f})")
         for b in bins if method == "model" else []:
             rel.annotate(str(b["count"]), (b["mean_confidence"], b["observed"]), fontsize=7,
-                         textcoords="offset points", xytext=(4, -10))
-    rel.set(xlabel="confidence (1 - P(none))", ylabel="share with an offence", title="Reliability diagram",
-            xlim=(0, 1), ylim=(0, 1))
+                         textcoords="offset points", xytext=(5, -11))
+    rel.set(xlabel="confidence (1 - P(none))", ylabel="share with an offence",
+            title="Reliability diagram (bins of 0.1; size = logs; bars = 95% interval)", xlim=(-0.02, 1.02),
+            ylim=(-0.02, 1.05))
     rel.legend(loc="upper left", fontsize=8)
     for method, colour in (("model", "tab:blue"), ("rules", "tab:orange"), ("word_ngrams", "tab:green"),
                            ("keyword", "tab:red")):

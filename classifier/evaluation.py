@@ -102,6 +102,19 @@ def reliability_bins(confidence, positive, bins: int = 10) -> list[dict]:
     for b in range(bins):
         mask = which == b
         if mask.any():
-            out.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(mask.sum()),
-                        "mean_confidence": float(conf[mask].mean()), "observed": float(pos[mask].mean())})
+            n, k = int(mask.sum()), float(pos[mask].sum())
+            lo, hi = wilson_interval(k, n)
+            out.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": n,
+                        "mean_confidence": float(conf[mask].mean()), "observed": k / n,
+                        "observed_95_low": lo, "observed_95_high": hi})
     return out
+
+
+def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion: honest error bars for bins of a few logs."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
