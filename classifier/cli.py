@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -131,16 +132,19 @@ def _reject_sink(writer: RecordWriter):
                    "recall 0.97 on the model's dev data; 0.5 with --rules-only].")
 @click.option("--target-recall", type=click.FloatRange(0.0, 1.0), default=None,
               help="Use the threshold that reached this recall on the model's dev data (e.g. 0.95).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also keep the flags in this flag store (SQLite) for review; scanning again adds no flag twice.")
 @input_options
 @model_options
 @user_errors
-def scan(incidents, crimes, output, threshold, target_recall, encoding, rules_path, rejects_path, model, rules_only):
+def scan(incidents, crimes, output, threshold, target_recall, db_path, encoding, rules_path, rejects_path, model,
+         rules_only):
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
     Flags at or above the model's `likely` threshold (precision 0.95 on dev) are banded `likely`; the rest
     `review`.
     """
-    from classifier.flags import make_flag, now
+    from classifier.flags import crime_covers, make_flag, now
 
     if threshold is not None and target_recall is not None:
         raise click.UsageError("give --threshold or --target-recall, not both")
@@ -150,19 +154,34 @@ def scan(incidents, crimes, output, threshold, target_recall, encoding, rules_pa
     scanned_at = now()
     rejects_target = _rejects_target(rejects_path, output, incidents)
     scored = 0
+    stored: Counter = Counter()
+    store = _store(db_path) if db_path else None
     with RecordWriter(rejects_target, columns=REJECT_COLUMNS) as rejects, \
             RecordWriter(output, columns=FLAG_COLUMNS) as out:
         on_reject = _reject_sink(rejects)
         linked = read_crimes(crimes, encoding=encoding, on_reject=on_reject)
         for incident, score in scorer.score(read_incidents(incidents, encoding=encoding, on_reject=on_reject)):
             scored += 1
-            flag = make_flag(incident, score, linked.get(incident.incident_id, []),
+            crimes_of = linked.get(incident.incident_id, [])
+            flag = make_flag(incident, score, crimes_of,
                              threshold=threshold, likely=likely, rules=rules, scanned_at=scanned_at)
             if flag is not None:
                 out.write(flag)
+            if store is None:
+                continue
+            if flag is not None:
+                stored[store.add_flag(flag, incident)] += 1
+            elif crimes_of and (open_flag := store.open_flag(incident.incident_id)) is not None:
+                if any(crime_covers(c, open_flag["label"], rules) for c in crimes_of):
+                    stored["closed as already recorded"] += store.close_as_recorded(incident.incident_id)
     _report(f"threshold {threshold:.3f} ({scorer.model_name}); likely from {likely:.3f}")
     _report(f"scanned {scored} incidents; flagged {out.count}; "
             f"{rejects.count} rows rejected (written to {rejects_target})")
+    if store is not None:
+        _report(f"flag store {db_path}: {stored['added']} new, {stored['refreshed']} flagged again after the text "
+                f"changed, {stored['again']} already held, {stored['decided']} already decided, "
+                f"{stored['closed as already recorded']} closed as already recorded")
+        store.close()
 
 
 RULES_ONLY_LIKELY = 0.9
@@ -360,6 +379,143 @@ def _labelled_file(path: Path, encoding: str) -> list[tuple[str, str]]:
             raise InputError(path, incident.line, f"label {label!r} is not one of: {', '.join(LABELS)}")
         records.append((incident.text, label))
     return records
+
+
+def _store(db_path):
+    from classifier.store import FlagStore, default_db
+
+    return FlagStore(db_path or default_db())
+
+
+def db_option(func):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="The flag store [default: $INCIDENT_CLASSIFIER_DB or ./incident-classifier.sqlite].")(func)
+
+
+@cli.group()
+def review():
+    """Triage flags and record decisions (the flag store filled by `scan --db`)."""
+
+
+@review.command("queue")
+@db_option
+@click.option("--label", type=click.Choice(["rape", "other_sexual", "violence_with_injury",
+                                            "violence_without_injury", "stalking_harassment"]), default=None)
+@click.option("--since", default=None, help="Opened at or after this ISO date or time.")
+@click.option("--until", default=None, help="Opened before this ISO date or time.")
+@click.option("--code", default=None, help="Opening or closing code contains this text (e.g. 'VERBAL').")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@user_errors
+def review_queue(db_path, label, since, until, code, limit):
+    """Open flags, most valuable first: the likely band, then by confidence, oldest first."""
+    with _store(db_path) as store:
+        rows = store.open_flags(label=label, since=since, until=until, code=code, limit=limit)
+    for r in rows:
+        click.echo(f"{r['incident_id']:22} {r['label']:24} {r['confidence']:.3f} {r['band'] or '':7} "
+                   f"{(r['opened_at'] or '')[:16]:16} {(r['closing_code'] or '')[:30]}")
+    _report(f"{len(rows)} open flags shown")
+
+
+@review.command("show")
+@click.argument("incident_id")
+@db_option
+@click.option("--no-colour", is_flag=True, help="Mark evidence with [[ ]] instead of terminal colours.")
+@user_errors
+def review_show(incident_id, db_path, no_colour):
+    """The log of INCIDENT_ID with its evidence highlighted and the context triggers named.
+
+    This prints the log's text: use it on a screen you may show the incident on.
+    """
+    from classifier.review import render_flag
+
+    with _store(db_path) as store:
+        flag = store.latest_flag(incident_id)
+        if flag is None:
+            raise click.ClickException(f"incident {incident_id!r} has no flag in {store.path}")
+        reviews = [r for r in store.reviews() if r["incident_id"] == incident_id]
+    click.echo(render_flag(flag, reviews, colour=not no_colour))
+
+
+@review.command("decide")
+@click.argument("incident_id")
+@click.option("--outcome", required=True, type=click.Choice(["crime", "no_crime", "already_recorded"]))
+@click.option("--label", default=None, help="The confirmed label (needed when the outcome is crime).")
+@click.option("--reviewer", required=True, help="Who decided.")
+@click.option("--note", default=None, help="Free text.")
+@db_option
+@user_errors
+def review_decide(incident_id, outcome, label, reviewer, note, db_path):
+    """Record a decision on INCIDENT_ID. A second decision is kept beside the first, never over it."""
+    with _store(db_path) as store:
+        store.decide(incident_id, outcome, reviewer=reviewer, label=label, note=note)
+    click.echo(f"{incident_id}: {outcome}" + (f" ({label})" if label else "") + f" by {reviewer} recorded")
+
+
+@review.command("import")
+@click.argument("reviews_file", type=click.Path(path_type=Path))
+@db_option
+@click.option("--encoding", default="utf-8", show_default=True)
+@user_errors
+def review_import(reviews_file, db_path, encoding):
+    """Add the decisions in REVIEWS_FILE (CSV or JSON Lines, the reviews contract): all of them or none."""
+    from classifier.io.readers import read_rows
+    from classifier.store import check_review
+
+    with _store(db_path) as store:
+        rows = []
+        for line, row in read_rows(reviews_file, ("incident_id", "outcome", "reviewer", "reviewed_at"), encoding=encoding):
+            row = {k: (str(v).strip() if v is not None else "") for k, v in row.items()}
+            try:
+                check_review(row["incident_id"], row["outcome"], row.get("label") or None, row["reviewer"])
+                if not row.get("reviewed_at"):
+                    raise InputError(None, None, "a review needs reviewed_at")
+                if not store.has_flag(row["incident_id"]):
+                    raise InputError(None, None, f"incident {row['incident_id']!r} has no flag in {store.path}")
+            except InputError as exc:
+                raise InputError(reviews_file, line, exc.problem + "; nothing was imported") from None
+            rows.append(row)
+        count = store.import_reviews(rows, source=str(reviews_file))
+    click.echo(f"{count} decisions imported from {reviews_file}")
+
+
+@review.command("export")
+@click.option("-o", "--output", required=True, help="Reviews file (.jsonl or .csv), or - for standard output.")
+@db_option
+@user_errors
+def review_export(output, db_path):
+    """Every decision in the store, as the reviews contract (for retraining and audit)."""
+    columns = ["incident_id", "outcome", "label", "reviewer", "reviewed_at", "note"]
+    with _store(db_path) as store, RecordWriter(output, columns=columns) as out:
+        for r in store.reviews():
+            out.write({c: r[c] for c in columns})
+    _report(f"{out.count} decisions exported")
+
+
+@review.command("stats")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@user_errors
+def review_stats_command(db_path, as_json):
+    """Counts, the precision of flags by confidence band, and agreement between reviewers."""
+    import json as jsonlib
+
+    from classifier.review import review_stats
+
+    with _store(db_path) as store:
+        stats = review_stats(store)
+    if as_json:
+        click.echo(jsonlib.dumps(stats, indent=2))
+        return
+    click.echo("flags: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["flags"].items())) or "flags: none")
+    click.echo("decisions: " + (", ".join(f"{k} {v}" for k, v in sorted(stats["reviews"].items())) or "none"))
+    click.echo(f"{'confidence':12}{'decided':>9}{'offence precision':>19}{'missed crimes':>15}")
+    for b in stats["by_confidence"]:
+        prec = "-" if b["offence_precision"] is None else f"{b['offence_precision']:.3f}"
+        miss = "-" if b["missed_crime_rate"] is None else f"{b['missed_crime_rate']:.3f}"
+        click.echo(f"{b['confidence']:12}{b['decided']:9}{prec:>19}{miss:>15}")
+    a = stats["agreement"]
+    click.echo(f"reviewer agreement: {a['pairs']} incidents decided by two reviewers"
+               + (f", {a['agree']} agree, kappa {a['kappa']:.3f}" if a["pairs"] else ""))
 
 
 def main():

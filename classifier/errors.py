@@ -15,6 +15,8 @@ class InputError(Exception):
         super().__init__(self.format())
 
     def format(self) -> str:
+        if self.path is None and self.line is None:
+            return self.problem
         where = self.path or "<input>"
         if self.line is not None:
             where += f": line {self.line}"

@@ -41,6 +41,18 @@ def closing_claims_no_offence(closing_code: str | None, rules: RuleSet) -> str |
     return None
 
 
+def offence_label(score: dict) -> str:
+    """The label a flag is judged by: the score's, or when that is none, the likeliest offence."""
+    if score["label"] != NONE:
+        return score["label"]
+    return max(OFFENCE_LABELS, key=lambda name: score["probabilities"][name])
+
+
+def is_covered(score: dict, crimes: list[CrimeRecord], rules: RuleSet) -> bool:
+    label = offence_label(score)
+    return any(crime_covers(c, label, rules) for c in crimes)
+
+
 def make_flag(
     incident: Incident, score: dict, crimes: list[CrimeRecord], *, threshold: float, rules: RuleSet,
     likely: float | None = None, scanned_at: str | None = None,
@@ -49,14 +61,9 @@ def make_flag(
 
     A flag at or above `likely` is banded `likely`; between `threshold` and `likely`, `review`.
     """
-    if score["confidence"] < threshold:
+    if score["confidence"] < threshold or is_covered(score, crimes, rules):
         return None
-    label = score["label"]
-    if label == NONE:
-        # Confident of an offence but split between labels: judge coverage by the likeliest offence.
-        label = max(OFFENCE_LABELS, key=lambda name: score["probabilities"][name])
-    if any(crime_covers(c, label, rules) for c in crimes):
-        return None
+    label = offence_label(score)
     reason = f"linked crime record does not cover {label}" if crimes else "no linked crime record"
     conflict = None
     if closing_claims_no_offence(incident.closing_code, rules):

@@ -1,0 +1,183 @@
+"""The flag store and the review commands: idempotent scans, decisions kept, bad input changes nothing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from classifier.cli import cli
+from classifier.errors import InputError
+from classifier.io.readers import Incident
+from classifier.store import FlagStore
+
+from conftest import read_jsonl, write_csv, write_jsonl
+
+PROBS = {"rape": 0.0, "other_sexual": 0.0, "violence_with_injury": 0.0, "violence_without_injury": 0.9,
+         "stalking_harassment": 0.0, "none": 0.1}
+
+
+def _flag(incident_id):
+    return {"incident_id": incident_id, "label": "violence_without_injury", "confidence": 0.9, "probabilities": PROBS,
+            "evidence": [], "model": "m", "band": "likely", "reason": "no linked crime record",
+            "closing_code_conflict": None, "linked_crimes": [], "rules": "r", "scanned_at": "2026-11-26T00:00:00"}
+
+
+@pytest.fixture()
+def logs(tmp_path):
+    return write_csv(tmp_path / "logs.csv", ["incident_id", "text", "closing_code", "opened_at"], [
+        ["A", "RP says her partner grabbed her by the throat and pushed her into the wall", "DOMESTIC - VERBAL ONLY", "2026-01-02T10:00:00"],
+        ["B", "IP says ex punched him in the face, black eye, bleeding nose", "ADVICE GIVEN", "2026-01-03T10:00:00"],
+        ["C", "noise complaint, music turned down, no offences", "ADVICE GIVEN", "2026-01-04T10:00:00"],
+    ])
+
+
+def _scan(tmp_path, logs, crimes=None, db="flags.sqlite"):
+    crimes = crimes or write_csv(tmp_path / "none.csv", ["crime_id", "incident_id"], [])
+    result = CliRunner().invoke(cli, ["scan", str(logs), "--crimes", str(crimes), "-o", str(tmp_path / "f.jsonl"),
+                                      "--db", str(tmp_path / db)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _open(tmp_path, db="flags.sqlite"):
+    with FlagStore(tmp_path / db) as store:
+        return sorted(r["incident_id"] for r in store.open_flags())
+
+
+def test_scanning_twice_adds_no_flag_and_a_changed_text_is_flagged_again(tmp_path, logs):
+    _scan(tmp_path, logs)
+    first = _open(tmp_path)
+    assert first == ["A", "B"]
+    assert "0 new, 0 flagged again after the text changed, 2 already held" in _scan(tmp_path, logs)
+    assert _open(tmp_path) == first
+    changed = write_csv(tmp_path / "logs2.csv", ["incident_id", "text"], [
+        ["A", "RP says her partner grabbed her by the throat and pushed her into the wall. Update: he also slapped her"],
+        ["B", "IP says ex punched him in the face, black eye, bleeding nose"],
+    ])
+    assert "0 new, 1 flagged again after the text changed, 1 already held" in _scan(tmp_path, changed)
+    with FlagStore(tmp_path / "flags.sqlite") as store:
+        assert store.status_counts() == {"open": 2, "superseded": 1}
+
+
+def test_an_incident_linked_later_to_a_covering_crime_is_closed(tmp_path, logs):
+    _scan(tmp_path, logs)
+    crimes = write_csv(tmp_path / "crimes.csv", ["crime_id", "incident_id", "label"],
+                       [["20/1/26", "B", "violence_with_injury"]])
+    assert "1 closed as already recorded" in _scan(tmp_path, logs, crimes)
+    assert _open(tmp_path) == ["A"]
+
+
+def test_a_decided_incident_is_not_queued_again(tmp_path, logs):
+    _scan(tmp_path, logs)
+    with FlagStore(tmp_path / "flags.sqlite") as store:
+        store.decide("A", "no_crime", reviewer="ann")
+    changed = write_csv(tmp_path / "logs2.csv", ["incident_id", "text"], [["A", "he grabbed her throat again, she says"]])
+    assert "1 already decided" in _scan(tmp_path, changed)
+    assert _open(tmp_path) == ["B"]
+
+
+def test_a_second_decision_is_a_second_review(tmp_path, logs):
+    _scan(tmp_path, logs)
+    runner = CliRunner()
+    db = str(tmp_path / "flags.sqlite")
+    for reviewer, outcome in (("ann", "crime"), ("bob", "no_crime")):
+        args = ["review", "decide", "A", "--outcome", outcome, "--reviewer", reviewer, "--db", db]
+        result = runner.invoke(cli, args + (["--label", "violence_without_injury"] if outcome == "crime" else []))
+        assert result.exit_code == 0, result.output
+    with FlagStore(db) as store:
+        assert [(r["reviewer"], r["outcome"]) for r in store.reviews()] == [("ann", "crime"), ("bob", "no_crime")]
+    stats = runner.invoke(cli, ["review", "stats", "--db", db]).output
+    assert "1 incidents decided by two reviewers, 0 agree" in stats
+
+
+@pytest.mark.parametrize("args, message", [
+    (["Z", "--outcome", "no_crime"], "Error: incident 'Z' has no flag in"),
+    (["A", "--outcome", "crime"], "Error: outcome crime needs --label"),
+    (["A", "--outcome", "crime", "--label", "murder"], "Error: label 'murder' is not one of"),
+])
+def test_bad_decisions_change_nothing(tmp_path, logs, args, message):
+    _scan(tmp_path, logs)
+    db = str(tmp_path / "flags.sqlite")
+    result = CliRunner().invoke(cli, ["review", "decide", *args, "--reviewer", "ann", "--db", db])
+    assert result.exit_code == 1 and message in result.output
+    with FlagStore(db) as store:
+        assert store.reviews() == [] and _open(tmp_path) == ["A", "B"]
+
+
+def test_unknown_outcome_is_refused_by_the_command(tmp_path, logs):
+    _scan(tmp_path, logs)
+    result = CliRunner().invoke(cli, ["review", "decide", "A", "--outcome", "maybe", "--reviewer", "a",
+                                      "--db", str(tmp_path / "flags.sqlite")])
+    assert result.exit_code == 2 and "'maybe' is not one of 'crime', 'no_crime', 'already_recorded'" in result.output
+
+
+def test_import_is_all_or_nothing_and_export_follows_the_contract(tmp_path, logs):
+    _scan(tmp_path, logs)
+    db = str(tmp_path / "flags.sqlite")
+    bad = write_jsonl(tmp_path / "bad.jsonl", [
+        {"incident_id": "A", "outcome": "crime", "label": "violence_without_injury", "reviewer": "ann", "reviewed_at": "2026-11-26T09:00:00"},
+        {"incident_id": "B", "outcome": "crime", "reviewer": "ann", "reviewed_at": "2026-11-26T09:01:00"},
+    ])
+    result = CliRunner().invoke(cli, ["review", "import", str(bad), "--db", db])
+    assert result.exit_code == 1
+    assert f"Error: {bad}: line 2: outcome crime needs --label" in result.output and "nothing was imported" in result.output
+    with FlagStore(db) as store:
+        assert store.reviews() == []
+    good = write_jsonl(tmp_path / "good.jsonl", [
+        {"incident_id": "A", "outcome": "crime", "label": "violence_without_injury", "reviewer": "ann", "reviewed_at": "2026-11-26T09:00:00"},
+        {"incident_id": "B", "outcome": "already_recorded", "reviewer": "bob", "reviewed_at": "2026-11-26T09:01:00", "note": "20/9/26"},
+    ])
+    assert CliRunner().invoke(cli, ["review", "import", str(good), "--db", db]).exit_code == 0
+    out = tmp_path / "reviews.jsonl"
+    assert CliRunner().invoke(cli, ["review", "export", "-o", str(out), "--db", db]).exit_code == 0
+    exported = read_jsonl(out)
+    assert [set(r) for r in exported] == [{"incident_id", "outcome", "label", "reviewer", "reviewed_at", "note"}] * 2
+    assert exported[1] == {"incident_id": "B", "outcome": "already_recorded", "label": None, "reviewer": "bob",
+                           "reviewed_at": "2026-11-26T09:01:00", "note": "20/9/26"}
+
+
+def test_queue_filters_and_show_highlights(tmp_path, logs):
+    _scan(tmp_path, logs)
+    db = str(tmp_path / "flags.sqlite")
+    queue = CliRunner().invoke(cli, ["review", "queue", "--db", db, "--code", "VERBAL"]).output
+    assert queue.startswith("A ") and "B " not in queue
+    shown = CliRunner().invoke(cli, ["review", "show", "A", "--db", db, "--no-colour"]).output
+    assert "[[grabbed her by the throat]]" in shown and "closed as 'DOMESTIC - VERBAL ONLY'" in shown
+
+
+def _decide_many(db, ids, reviewer):
+    with FlagStore(db) as store:
+        for incident_id in ids:
+            store.decide(incident_id, "no_crime", reviewer=reviewer)
+
+
+def test_eight_processes_deciding_at_once_lose_nothing(tmp_path):
+    db = tmp_path / "flags.sqlite"
+    with FlagStore(db) as store:
+        for n in range(1000):
+            store.add_flag(_flag(f"I{n}"), Incident(f"I{n}", f"text {n}", 1))
+    ids = [f"I{n}" for n in range(1000)]
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_decide_many, args=(db, ids[k::8], f"r{k}")) for k in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0] * 8
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT incident_id) FROM reviews").fetchone() == (1000, 1000)
+    assert con.execute("SELECT COUNT(*) FROM flags WHERE status = 'decided'").fetchone() == (1000,)
+
+
+def test_schema_is_versioned_and_a_newer_store_is_refused(tmp_path):
+    db = tmp_path / "flags.sqlite"
+    with FlagStore(db) as store:
+        assert store.schema_version == 1
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version = 9")
+    con.close()
+    with pytest.raises(InputError, match="store schema version 9 is newer than this tool knows"):
+        FlagStore(db)
