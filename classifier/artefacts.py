@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -47,13 +48,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
+        fh.write(text)
     os.chmod(tmp, 0o644)  # mkstemp makes it private; a model or pointer file is meant to be read by others
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 @dataclass
@@ -89,7 +94,12 @@ def save_model(estimator, manifest: dict, *, root: Path | None = None) -> ModelV
     os.chmod(staging, 0o755)
     folder = root / version
     if folder.exists():
-        raise ModelError(f"{folder}: a model version with this name already exists")
+        # Training is deterministic: the same data and settings give the same file, hence the same version.
+        shutil.rmtree(staging)
+        existing = read_manifest(folder)
+        if existing.get("sha256") != digest:
+            raise ModelError(f"{folder}: a different model version with this name already exists")
+        return ModelVersion(folder, existing)
     os.replace(staging, folder)
     return ModelVersion(folder, manifest)
 
@@ -112,14 +122,51 @@ def current_version(root: Path | None = None) -> str | None:
     return json.loads(path.read_text(encoding="utf-8")).get("version")
 
 
+def _pointer(root: Path) -> dict:
+    path = root / CURRENT_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def set_current(version: str, root: Path | None = None, *, note: str | None = None) -> None:
+    """Make `version` current; the one it replaces goes on the history that `rollback` returns to."""
     root = Path(root) if root else models_dir()
     if not (root / version / MANIFEST_FILE).is_file():
         raise ModelError(f"{root / version}: no such model version")
-    data = {"version": version, "set_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    pointer = _pointer(root)
+    history = list(pointer.get("history", []))
+    if pointer.get("version") and pointer["version"] != version:
+        history.append({"version": pointer["version"], "set_at": pointer.get("set_at")})
+    data = {"version": version, "set_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "history": history}
     if note:
         data["note"] = note
     write_json_atomic(root / CURRENT_FILE, data)
+
+
+def rollback(root: Path | None = None) -> tuple[str, str]:
+    """Return to the version that was current before this one: (from, to)."""
+    root = Path(root) if root else models_dir()
+    pointer = _pointer(root)
+    history = list(pointer.get("history", []))
+    if not history:
+        raise ModelError(f"{root / CURRENT_FILE}: no earlier current model to roll back to")
+    previous = history.pop()
+    data = {"version": previous["version"], "set_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "history": history, "note": f"rolled back from {pointer['version']}"}
+    write_json_atomic(root / CURRENT_FILE, data)
+    return pointer["version"], previous["version"]
+
+
+def list_versions(root: Path | None = None) -> list[dict]:
+    root = Path(root) if root else models_dir()
+    current = _pointer(root).get("version")
+    out = []
+    for folder in sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file()):
+        m = read_manifest(folder)
+        out.append({"version": m["version"], "created_at": m.get("created_at"), "current": m["version"] == current,
+                    "dev_f1": m.get("dev_metrics", {}).get("f1"), "parent": m.get("lineage", {}).get("parent"),
+                    "promotion": m.get("lineage", {}).get("decision")})
+    return out
 
 
 def resolve(model: str | Path | None, root: Path | None = None) -> Path:

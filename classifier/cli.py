@@ -478,6 +478,44 @@ def review_import(reviews_file, db_path, encoding):
     click.echo(f"{count} decisions imported from {reviews_file}")
 
 
+@review.command("sample")
+@click.argument("incidents", type=click.Path(path_type=Path))
+@click.option("--n", "size", type=click.IntRange(1), required=True, help="How many unflagged incidents to draw.")
+@click.option("--seed", type=int, required=True, help="Seed of the draw, so an inspector can repeat it.")
+@db_option
+@click.option("--encoding", default="utf-8", show_default=True)
+@model_options
+@user_errors
+def review_sample(incidents, size, seed, db_path, encoding, model, rules_only):
+    """Draw a random sample of incidents in INCIDENTS that were NOT flagged, for a reviewer to check.
+
+    As inspectors do it: decide each with `review decide`, then `review stats` estimates the share of
+    offences the scan misses, with a confidence interval.
+    """
+    import random
+
+    rng = random.Random(seed)
+    reservoir, population = [], 0
+    with _store(db_path) as store:
+        for incident in read_incidents(incidents, encoding=encoding):
+            if store.has_flag(incident.incident_id):
+                continue
+            population += 1
+            if len(reservoir) < size:
+                reservoir.append(incident)
+            else:
+                j = rng.randrange(population)
+                if j < size:
+                    reservoir[j] = incident
+        scorer, _ = _scorer(None, model, rules_only)
+        items = list(scorer.score(reservoir))
+        sample_id = store.add_audit_sample(str(incidents), seed, population, items)
+    for incident, _ in items:
+        click.echo(incident.incident_id)
+    _report(f"audit sample {sample_id}: {len(items)} of {population} unflagged incidents; "
+            "decide each with `review decide`")
+
+
 @review.command("export")
 @click.option("-o", "--output", required=True, help="Reviews file (.jsonl or .csv), or - for standard output.")
 @db_option
@@ -516,6 +554,108 @@ def review_stats_command(db_path, as_json):
     a = stats["agreement"]
     click.echo(f"reviewer agreement: {a['pairs']} incidents decided by two reviewers"
                + (f", {a['agree']} agree, kappa {a['kappa']:.3f}" if a["pairs"] else ""))
+    for s in stats["audit"]:
+        line = f"audit sample {s['id']}: {s['decided']} of {s['size']} decided (population {s['population']} unflagged)"
+        if s.get("rate") is not None:
+            line += (f"; offences among unflagged {s['rate']:.3f} (95% {s['rate_95'][0]:.3f}-{s['rate_95'][1]:.3f}); "
+                     f"about {s['missed_estimate']:.0f} missed ({s['missed_95'][0]:.0f}-{s['missed_95'][1]:.0f}); "
+                     f"share of offences missed {s['share_missed']:.3f} "
+                     f"({s['share_missed_95'][0]:.3f}-{s['share_missed_95'][1]:.3f})")
+        click.echo(line)
+
+
+@cli.command()
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write.")
+@db_option
+@click.option("--label", default=None, help="Only flags with this label.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many flags.")
+@user_errors
+def report(output, db_path, label, limit):
+    """One self-contained HTML page of the open flags, evidence highlighted (works offline)."""
+    from classifier.artefacts import write_text_atomic
+    from classifier.report import render_report
+
+    with _store(db_path) as store:
+        flags = store.open_flags(label=label, limit=limit)
+    write_text_atomic(output, render_report(flags))
+    click.echo(f"{len(flags)} open flags written to {output}")
+
+
+def models_root_option(func):
+    return click.option("--models", "models_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Where model versions are kept [default: the package's models folder].")(func)
+
+
+@cli.command()
+@click.option("--reviews", "reviews_path", required=True, type=click.Path(path_type=Path),
+              help="Reviewed outcomes (the reviews contract, CSV or JSON Lines), e.g. from `review export`.")
+@db_option
+@click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of labelled *.jsonl logs [default: corpora/incidents of this checkout].")
+@click.option("--holdout", type=click.FloatRange(0.05, 0.9), default=0.3, show_default=True,
+              help="Share of the reviewed incidents held out to judge the candidate.")
+@click.option("--force", is_flag=True, help="Promote the candidate even if the gate refuses it (recorded).")
+@models_root_option
+@user_errors
+def retrain(reviews_path, db_path, corpus, holdout, force, models_root):
+    """Train a candidate on the corpus plus reviewed outcomes; promote it only if it is no worse.
+
+    The candidate and the current model are scored on the corpus test split and on held-out reviews; the
+    candidate is promoted only if recall does not fall and F1 falls by no more than 0.01 on both.
+    """
+    from classifier.retraining import retrain as run
+
+    corpus = corpus or _default_corpus()
+    with _store(db_path) as store:
+        result = run(reviews_path, store, corpus, _load_rules(None), models_root=models_root, holdout_share=holdout,
+                     force=force, progress=_report)
+    for name, pair in result["gate"].items():
+        cur, cand = pair["current"], pair["candidate"]
+        click.echo(f"{name:18} current recall {cur['recall']:.3f} F1 {cur['f1']:.3f} | candidate recall "
+                   f"{cand['recall']:.3f} F1 {cand['f1']:.3f} ({cand['n']} logs)")
+    click.echo(f"candidate {result['candidate']} (parent {result['parent']}): {result['decision']}")
+
+
+@cli.group()
+def models():
+    """List model versions, promote one, roll back."""
+
+
+@models.command("list")
+@models_root_option
+@user_errors
+def models_list(models_root):
+    """Every model version: when it was made, its dev F1, its parent and whether it is current."""
+    from classifier.artefacts import list_versions
+
+    for v in list_versions(models_root):
+        f1 = "-" if v["dev_f1"] is None else f"{v['dev_f1']:.3f}"
+        click.echo(f"{'*' if v['current'] else ' '} {v['version']:20} {v['created_at'] or '':27} dev F1 {f1:6} "
+                   f"parent {v['parent'] or '-':20} {v['promotion'] or ''}")
+
+
+@models.command("promote")
+@click.argument("version")
+@models_root_option
+@user_errors
+def models_promote(version, models_root):
+    """Make VERSION the model classify and scan use."""
+    from classifier.artefacts import set_current
+
+    set_current(version, models_root, note="promoted by hand")
+    click.echo(f"{version} is now the current model")
+
+
+@models.command("rollback")
+@models_root_option
+@user_errors
+def models_rollback(models_root):
+    """Go back to the model that was current before this one."""
+    from classifier.artefacts import rollback
+
+    old, new = rollback(models_root)
+    click.echo(f"rolled back from {old} to {new}")
 
 
 def main():

@@ -66,7 +66,34 @@ def review_stats(store) -> dict:
                         "offence_precision": offence / len(rows) if rows else None,
                         "missed_crime_rate": missed / len(rows) if rows else None})
     agreement = reviewer_agreement(reviews)
-    return {"flags": counts, "reviews": dict(outcomes), "by_confidence": by_band, "agreement": agreement}
+    confirmed = sum(d["outcome"] in ("crime", "already_recorded") for d in decided)
+    audits = [missed_offence_estimate(a, confirmed) for a in store.audit_results()]
+    return {"flags": counts, "reviews": dict(outcomes), "by_confidence": by_band, "agreement": agreement,
+            "audit": audits}
+
+
+def missed_offence_estimate(audit: dict, confirmed_flagged: int) -> dict:
+    """From a decided random sample of unflagged incidents: how many offences the scan misses.
+
+    The rate among unflagged incidents gets a 95% Wilson interval; scaled to the unflagged population it
+    estimates the offences missed, and beside the offences confirmed among flags, the share missed.
+    """
+    from classifier.evaluation import wilson_interval
+
+    out = dict(audit)
+    if not audit["decided"]:
+        return out
+    rate = audit["offences"] / audit["decided"]
+    low, high = wilson_interval(audit["offences"], audit["decided"])
+    missed = [rate * audit["population"], low * audit["population"], high * audit["population"]]
+
+    def share(m):
+        return m / (m + confirmed_flagged) if m + confirmed_flagged else 0.0
+
+    out.update({"rate": rate, "rate_95": [low, high], "missed_estimate": missed[0], "missed_95": missed[1:],
+                "share_missed": share(missed[0]), "share_missed_95": [share(missed[1]), share(missed[2])],
+                "confirmed_flagged": confirmed_flagged})
+    return out
 
 
 def reviewer_agreement(reviews) -> dict:

@@ -64,6 +64,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX reviews_incident ON reviews (incident_id);
     """,
+    """
+    CREATE TABLE audit_samples (
+        id INTEGER PRIMARY KEY,
+        drawn_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        population INTEGER NOT NULL,
+        size INTEGER NOT NULL
+    );
+    ALTER TABLE flags ADD COLUMN audit_sample_id INTEGER REFERENCES audit_samples (id);
+    """,
 ]
 
 
@@ -227,6 +238,38 @@ class FlagStore:
                             "WHERE incident_id = ? AND status = 'open'", (now(), row["incident_id"]))
         return len(rows)
 
+    def add_audit_sample(self, source: str, seed: int, population: int, items: list[tuple]) -> int:
+        """Store a random sample of unflagged incidents as flags of status 'audit', for review.
+
+        items: (incident, score) pairs.
+        """
+        with self.transaction() as con:
+            sample_id = con.execute(
+                "INSERT INTO audit_samples (drawn_at, source, seed, population, size) VALUES (?,?,?,?,?)",
+                (now(), source, seed, population, len(items))).lastrowid
+            for incident, score in items:
+                con.execute(
+                    "INSERT OR IGNORE INTO flags (incident_id, text_sha256, text, label, confidence, band, reason, "
+                    "closing_code_conflict, linked_crimes, probabilities, evidence, model, rules, opened_at, "
+                    "opening_code, closing_code, scanned_at, status, audit_sample_id) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'audit',?)",
+                    (incident.incident_id, text_hash(incident.text), incident.text, score["label"], score["confidence"],
+                     "audit", "audit sample (not flagged)", None, "[]", json.dumps(score["probabilities"]),
+                     json.dumps(score["evidence"]), score["model"], "", incident.opened_at, incident.opening_code,
+                     incident.closing_code, now(), sample_id))
+            return sample_id
+
+    def audit_results(self) -> list[dict]:
+        """Per audit sample: its population and the first decision on each sampled incident."""
+        out = []
+        for s in self.con.execute("SELECT * FROM audit_samples ORDER BY id").fetchall():
+            decided = self.con.execute(
+                "SELECT r.outcome FROM flags f JOIN reviews r ON r.flag_id = f.id WHERE f.audit_sample_id = ? "
+                "AND r.id = (SELECT MIN(id) FROM reviews WHERE flag_id = f.id)", (s["id"],)).fetchall()
+            out.append({"id": s["id"], "population": s["population"], "size": s["size"], "seed": s["seed"],
+                        "decided": len(decided), "offences": sum(d["outcome"] != "no_crime" for d in decided)})
+        return out
+
     def has_flag(self, incident_id: str) -> bool:
         return self.con.execute("SELECT 1 FROM flags WHERE incident_id = ?", (incident_id,)).fetchone() is not None
 
@@ -240,7 +283,8 @@ class FlagStore:
         """Each reviewed flag with its first decision."""
         return self.con.execute(
             "SELECT f.confidence, f.band, f.label AS flagged, r.outcome, r.label FROM reviews r "
-            "JOIN flags f ON f.id = r.flag_id WHERE r.id = (SELECT MIN(id) FROM reviews WHERE flag_id = f.id)"
+            "JOIN flags f ON f.id = r.flag_id WHERE f.audit_sample_id IS NULL "
+            "AND r.id = (SELECT MIN(id) FROM reviews WHERE flag_id = f.id)"
         ).fetchall()
 
 

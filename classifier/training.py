@@ -47,16 +47,19 @@ def offence_decisions(probabilities: np.ndarray, classes, threshold: float) -> l
 
 
 def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, root: Path | None = None,
-                progress=None) -> ModelVersion:
+                progress=None, extra_train: list[tuple[str, str]] | None = None,
+                lineage: dict | None = None) -> ModelVersion:
+    """Train on the corpus train split (plus `extra_train` (text, label) pairs, e.g. reviewed outcomes)."""
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
     say = progress or (lambda message: None)
     scorer = RuleScorer(rules)
     train = list(load_corpus(corpus, ("train",)))
     dev = list(load_corpus(corpus, ("dev",)))
     say(f"analysing {len(train)} train and {len(dev)} dev logs with the rule pipeline")
-    x_train = analyse_texts(scorer, (r["text"] for r in train))
+    extra_train = extra_train or []
+    x_train = analyse_texts(scorer, [r["text"] for r in train] + [t for t, _ in extra_train])
     x_dev = analyse_texts(scorer, (r["text"] for r in dev))
-    y_train = [r["label"] for r in train]
+    y_train = [r["label"] for r in train] + [label for _, label in extra_train]
     y_dev = [r["label"] for r in dev]
     say("fitting the model (with out-of-fold calibration)")
     estimator = build_estimator(settings).fit(x_train, y_train)
@@ -81,7 +84,7 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     }
     manifest = {
         "corpus": {"folder": Path(corpus).name, "hash": corpus_hash(corpus),
-                   "train": dict(Counter(y_train)), "dev": dict(Counter(y_dev))},
+                   "train": dict(Counter(y_train)), "dev": dict(Counter(y_dev)), "extra_train": len(extra_train)},
         "rules": {"version": rules.version},
         "settings": settings,
         "dev_metrics": dev_metrics,
@@ -93,4 +96,6 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
             "dev_curve": thin_curve(points),
         },
     }
+    if lineage:
+        manifest["lineage"] = lineage
     return save_model(estimator, manifest, root=root)

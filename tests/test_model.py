@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from classifier.artefacts import load_model, set_current
+from classifier.artefacts import load_model
 from classifier.cli import cli
 from classifier.corpus import load_corpus, split_of
 from classifier.errors import ModelError
@@ -20,31 +20,8 @@ from classifier.labels import LABELS
 from classifier.model import ConfidenceCalibratedClassifier, build_estimator
 from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_for_precision,
                                    threshold_for_recall)
-from classifier.training import train_model
 
 from conftest import ROOT, read_jsonl, write_jsonl
-
-SMALL = {"cv": 2, "min_df": 1}
-
-
-@pytest.fixture(scope="session")
-def small_corpus(tmp_path_factory):
-    """A few hundred logs from the corpus (train and dev splits only), enough to train quickly."""
-    folder = tmp_path_factory.mktemp("corpus")
-    records = [r for r in load_corpus(ROOT / "corpora" / "incidents", ("train", "dev"))]
-    rng = np.random.default_rng(5)
-    picked = [records[i] for i in sorted(rng.choice(len(records), 260, replace=False))]
-    write_jsonl(folder / "logs.jsonl", picked)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def small_model(small_corpus, rules, tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    version = train_model(small_corpus, rules, settings=SMALL, root=root)
-    set_current(version.version, root)
-    return version
-
 
 def _analysis(cues=(), text="x", marked="x"):
     return {"text": text, "marked": marked, "cues": list(cues),

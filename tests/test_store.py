@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from classifier.cli import cli
 from classifier.errors import InputError
 from classifier.io.readers import Incident
-from classifier.store import FlagStore
+from classifier.store import MIGRATIONS, FlagStore
 
 from conftest import read_jsonl, write_csv, write_jsonl
 
@@ -175,9 +175,51 @@ def test_eight_processes_deciding_at_once_lose_nothing(tmp_path):
 def test_schema_is_versioned_and_a_newer_store_is_refused(tmp_path):
     db = tmp_path / "flags.sqlite"
     with FlagStore(db) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == len(MIGRATIONS)
     con = sqlite3.connect(db)
     con.execute("PRAGMA user_version = 9")
     con.close()
     with pytest.raises(InputError, match="store schema version 9 is newer than this tool knows"):
         FlagStore(db)
+
+
+def test_report_is_one_offline_page_with_the_evidence_marked(tmp_path, logs):
+    _scan(tmp_path, logs)
+    out = tmp_path / "flags.html"
+    result = CliRunner().invoke(cli, ["report", "-o", str(out), "--db", str(tmp_path / "flags.sqlite")])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "http://" not in page and "https://" not in page
+    assert '<mark class="cue"' in page and ">grabbed her by the throat</mark>" in page
+    assert page.index('id="A"') < page.index('id="B"') or page.index('id="B"') < page.index('id="A"')
+    assert "<script src" not in page and "<link" not in page
+
+
+def test_audit_sample_draws_unflagged_incidents_and_stats_estimate_what_is_missed(tmp_path, logs):
+    _scan(tmp_path, logs)
+    db = str(tmp_path / "flags.sqlite")
+    runner = CliRunner()
+    drawn = runner.invoke(cli, ["review", "sample", str(logs), "--n", "5", "--seed", "7", "--db", db, "--rules-only"])
+    assert drawn.exit_code == 0, drawn.output
+    assert drawn.stdout.split() == ["C"]  # the only incident that was not flagged
+    again = runner.invoke(cli, ["review", "sample", str(logs), "--n", "5", "--seed", "7", "--db", db, "--rules-only"])
+    assert again.stdout.split() == []  # C is now in the store: a sampled incident is not drawn twice
+    assert runner.invoke(cli, ["review", "decide", "C", "--outcome", "no_crime", "--reviewer", "ann", "--db", db]).exit_code == 0
+    assert runner.invoke(cli, ["review", "decide", "A", "--outcome", "crime", "--label", "violence_without_injury",
+                               "--reviewer", "ann", "--db", db]).exit_code == 0
+    stats = runner.invoke(cli, ["review", "stats", "--db", db]).output
+    assert "audit sample 1: 1 of 1 decided (population 1 unflagged); offences among unflagged 0.000 (95% 0.000-0.793)" in stats
+    assert "0.5-0.7" in stats and "queue" not in stats
+
+
+def test_an_older_store_is_migrated_on_open_and_keeps_its_flags(tmp_path):
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    con.execute("INSERT INTO flags (incident_id, text_sha256, text, label, confidence, reason, linked_crimes, "
+                "probabilities, evidence, model, rules, scanned_at) VALUES ('A','h','t','rape',0.9,'r','[]','{}','[]','m','r','s')")
+    con.commit()
+    con.close()
+    with FlagStore(db) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert [r["incident_id"] for r in store.open_flags()] == ["A"]

@@ -1,0 +1,125 @@
+"""Retrain on reviewed outcomes behind a promotion gate: a candidate never quietly replaces a better model.
+
+The candidate is trained on the corpus train split plus the reviewed outcomes (minus a held-out share), then
+it and the current model are scored on the fixed corpus test split and on the held-out reviews, each at its
+own default threshold. It is promoted only if recall does not fall and F1 falls by no more than 0.01 on
+both; `force` overrides, and is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from classifier.artefacts import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
+from classifier.corpus import load_corpus
+from classifier.errors import InputError
+from classifier.evaluation import binary_report
+from classifier.io.readers import read_rows
+from classifier.labels import NONE
+from classifier.ruleset import RuleSet
+from classifier.scoring import ModelScorer
+from classifier.store import check_review
+from classifier.training import analyse_texts, offence_decisions, train_model
+
+MAX_F1_DROP = 0.01
+REQUIRED = ("incident_id", "outcome", "reviewer", "reviewed_at")
+
+
+def holdout(incident_id: str, share: float) -> bool:
+    return int(hashlib.sha256(("reviews:" + incident_id).encode()).hexdigest()[:8], 16) % 1000 < share * 1000
+
+
+def reviewed_examples(path: Path, store, *, encoding: str = "utf-8") -> list[tuple[str, str, str]]:
+    """(incident_id, text, label) per reviewed incident, its latest decision winning; text from the store."""
+    latest: dict[str, tuple[str, dict, int]] = {}
+    for line, row in read_rows(path, REQUIRED, encoding=encoding):
+        row = {k: (str(v).strip() if v is not None else "") for k, v in row.items()}
+        try:
+            check_review(row["incident_id"], row["outcome"], row.get("label") or None, row["reviewer"])
+        except InputError as exc:
+            raise InputError(path, line, exc.problem) from None
+        known = latest.get(row["incident_id"])
+        if known is None or row["reviewed_at"] >= known[0]:
+            latest[row["incident_id"]] = (row["reviewed_at"], row, line)
+    examples = []
+    for incident_id, (_, row, line) in latest.items():
+        flag = store.latest_flag(incident_id)
+        if flag is None:
+            raise InputError(path, line, f"incident {incident_id!r} has no log text in the flag store {store.path}")
+        if row["outcome"] == "crime":
+            label = row["label"]
+        elif row["outcome"] == "no_crime":
+            label = NONE
+        else:
+            label = flag["label"]  # already recorded: the offence is real, as flagged
+        examples.append((incident_id, flag["text"], label))
+    return examples
+
+
+@dataclass
+class Scores:
+    recall: float
+    f1: float
+    n: int
+
+
+def _score(scorer: ModelScorer, records: list[dict], gold: list[str]) -> Scores:
+    if not gold:
+        return Scores(float("nan"), float("nan"), 0)
+    proba = scorer.estimator.predict_proba(records)
+    decided = offence_decisions(proba, scorer.estimator.classes_, scorer.manifest["thresholds"]["review"])
+    rep = binary_report(gold, decided)
+    return Scores(round(rep.recall, 4), round(rep.f1, 4), len(gold))
+
+
+def passes(current: Scores, candidate: Scores) -> bool:
+    if candidate.n == 0:
+        return True
+    return candidate.recall >= current.recall and candidate.f1 >= current.f1 - MAX_F1_DROP
+
+
+def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: Path | None = None,
+            holdout_share: float = 0.3, force: bool = False, settings: dict | None = None, progress=None) -> dict:
+    say = progress or (lambda message: None)
+    examples = reviewed_examples(reviews, store)
+    if not examples:
+        raise InputError(reviews, None, "no reviews to retrain on")
+    train_part = [(t, l) for i, t, l in examples if not holdout(i, holdout_share)]
+    held_part = [(t, l) for i, t, l in examples if holdout(i, holdout_share)]
+    current_folder = resolve(None, models_root)
+    parent = read_manifest(current_folder)
+    digest = hashlib.sha256(Path(reviews).read_bytes()).hexdigest()
+    say(f"{len(examples)} reviewed incidents: {len(train_part)} to train on, {len(held_part)} held out")
+    candidate = train_model(corpus, rules, settings={**parent.get("settings", {}), **(settings or {})},
+                            root=models_root, progress=say, extra_train=train_part,
+                            lineage={"parent": parent["version"], "reviews": {"file": Path(reviews).name,
+                                     "sha256": digest, "train": len(train_part), "held_out": len(held_part)}})
+    say("scoring the current model and the candidate on the corpus test split and the held-out reviews")
+    current = ModelScorer(rules, current_folder)
+    new = ModelScorer(rules, candidate.folder)
+    test = list(load_corpus(corpus, ("test",)))
+    if not test:
+        raise InputError(corpus, None, "no test-split logs to judge the candidate on; the gate cannot run")
+    test_records = analyse_texts(current.rule_scorer, (r["text"] for r in test))
+    held_records = analyse_texts(current.rule_scorer, (t for t, _ in held_part))
+    test_gold = [r["label"] for r in test]
+    held_gold = [l for _, l in held_part]
+    results = {
+        "corpus_test": {"current": _score(current, test_records, test_gold).__dict__,
+                        "candidate": _score(new, test_records, test_gold).__dict__},
+        "held_out_reviews": {"current": _score(current, held_records, held_gold).__dict__,
+                             "candidate": _score(new, held_records, held_gold).__dict__},
+    }
+    ok = all(passes(Scores(**r["current"]), Scores(**r["candidate"])) for r in results.values())
+    decision = "promoted" if ok else ("forced" if force else "refused")
+    manifest = read_manifest(candidate.folder)
+    manifest["lineage"].update({"gate": results, "decision": decision,
+                                "rule": f"recall may not fall and F1 may not fall by more than {MAX_F1_DROP}"})
+    write_json_atomic(candidate.folder / MANIFEST_FILE, manifest)
+    if decision in ("promoted", "forced"):
+        set_current(candidate.version, models_root, note=f"retrain {decision}")
+    return {"candidate": candidate.version, "parent": parent["version"], "decision": decision, "gate": results}
