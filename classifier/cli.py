@@ -610,11 +610,18 @@ def retrain(reviews_path, db_path, corpus, holdout, force, models_root):
     with _store(db_path) as store:
         result = run(reviews_path, store, corpus, _load_rules(None), models_root=models_root, holdout_share=holdout,
                      force=force, progress=_report)
+    check = result["contradiction"]
+    click.echo(f"reviews reject {check['rejected']} of {check['confident']} flags the current model is sure of"
+               + ("; the batch contradicts the model too often" if check["suspicious"] else ""))
     for name, pair in result["gate"].items():
         cur, cand = pair["current"], pair["candidate"]
         click.echo(f"{name:18} current recall {cur['recall']:.3f} F1 {cur['f1']:.3f} | candidate recall "
                    f"{cand['recall']:.3f} F1 {cand['f1']:.3f} ({cand['n']} logs)")
-    click.echo(f"candidate {result['candidate']} (parent {result['parent']}): {result['decision']}")
+    if result["candidate"] is None:
+        click.echo(f"no candidate trained (current {result['parent']}): {result['decision']}; --force to train "
+                   "and promote anyway")
+    else:
+        click.echo(f"candidate {result['candidate']} (parent {result['parent']}): {result['decision']}")
 
 
 @cli.group()

@@ -12,8 +12,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from classifier.artefacts import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
 from classifier.corpus import load_corpus
 from classifier.errors import InputError
@@ -27,6 +25,12 @@ from classifier.training import analyse_texts, offence_decisions, train_model
 
 MAX_F1_DROP = 0.01
 REQUIRED = ("incident_id", "outcome", "reviewer", "reviewed_at")
+# A batch that rejects many flags the current model is sure of would teach it to miss offences: such a batch
+# is refused before training unless forced. Honest corrections of a force's language are mostly of flags
+# the model was unsure of, or of offences it missed.
+CONFIDENT = 0.9
+MAX_CONFIDENT_REJECTED = 0.3
+MIN_CONFIDENT = 10
 
 
 def holdout(incident_id: str, share: float) -> bool:
@@ -94,12 +98,18 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     parent = read_manifest(current_folder)
     digest = hashlib.sha256(Path(reviews).read_bytes()).hexdigest()
     say(f"{len(examples)} reviewed incidents: {len(train_part)} to train on, {len(held_part)} held out")
+    current = ModelScorer(rules, current_folder)
+    check = contradiction_check(current, examples)
+    say(f"reviews reject {check['rejected']} of {check['confident']} flags the current model is at least "
+        f"{CONFIDENT:.0%} sure of")
+    if check["suspicious"] and not force:
+        return {"candidate": None, "parent": parent["version"], "decision": "refused", "gate": {},
+                "contradiction": check}
     candidate = train_model(corpus, rules, settings={**parent.get("settings", {}), **(settings or {})},
                             root=models_root, progress=say, extra_train=train_part,
                             lineage={"parent": parent["version"], "reviews": {"file": Path(reviews).name,
                                      "sha256": digest, "train": len(train_part), "held_out": len(held_part)}})
     say("scoring the current model and the candidate on the corpus test split and the held-out reviews")
-    current = ModelScorer(rules, current_folder)
     new = ModelScorer(rules, candidate.folder)
     test = list(load_corpus(corpus, ("test",)))
     if not test:
@@ -114,12 +124,28 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
         "held_out_reviews": {"current": _score(current, held_records, held_gold).__dict__,
                              "candidate": _score(new, held_records, held_gold).__dict__},
     }
-    ok = all(passes(Scores(**r["current"]), Scores(**r["candidate"])) for r in results.values())
+    ok = not check["suspicious"] and all(passes(Scores(**r["current"]), Scores(**r["candidate"]))
+                                         for r in results.values())
     decision = "promoted" if ok else ("forced" if force else "refused")
     manifest = read_manifest(candidate.folder)
-    manifest["lineage"].update({"gate": results, "decision": decision,
+    manifest["lineage"].update({"gate": results, "decision": decision, "contradiction": check,
                                 "rule": f"recall may not fall and F1 may not fall by more than {MAX_F1_DROP}"})
     write_json_atomic(candidate.folder / MANIFEST_FILE, manifest)
     if decision in ("promoted", "forced"):
         set_current(candidate.version, models_root, note=f"retrain {decision}")
-    return {"candidate": candidate.version, "parent": parent["version"], "decision": decision, "gate": results}
+    return {"candidate": candidate.version, "parent": parent["version"], "decision": decision, "gate": results,
+            "contradiction": check}
+
+
+def contradiction_check(current: ModelScorer, examples: list[tuple[str, str, str]]) -> dict:
+    """How many flags the current model is sure of the reviews reject as no offence."""
+    records = analyse_texts(current.rule_scorer, (t for _, t, _ in examples))
+    proba = current.estimator.predict_proba(records)
+    confidence = 1.0 - proba[:, list(current.estimator.classes_).index(NONE)]
+    sure = confidence >= CONFIDENT
+    rejected = int(sum(1 for s, (_, _, label) in zip(sure, examples) if s and label == NONE))
+    confident = int(sure.sum())
+    suspicious = confident >= MIN_CONFIDENT and rejected / confident > MAX_CONFIDENT_REJECTED
+    return {"confident": confident, "rejected": rejected, "suspicious": bool(suspicious),
+            "rule": f"refuse when more than {MAX_CONFIDENT_REJECTED:.0%} of at least {MIN_CONFIDENT} flags the "
+                    f"current model is {CONFIDENT:.0%} sure of are rejected"}

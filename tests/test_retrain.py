@@ -71,10 +71,10 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
     args = ["retrain", "--reviews", str(poison), "--db", str(db), "--corpus", str(small_corpus), "--models", str(root)]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert ": refused" in result.output
+    assert "the batch contradicts the model too often" in result.output and ": refused" in result.output
     assert json.loads((root / "current.json").read_text())["version"] == small_model.version
     listing = runner.invoke(cli, ["models", "list", "--models", str(root)]).output
-    assert f"* {small_model.version}" in listing and "refused" in listing
+    assert f"* {small_model.version}" in listing
 
     forced = runner.invoke(cli, args + ["--force"])
     assert ": forced" in forced.output
@@ -82,6 +82,8 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
     assert current["version"] != small_model.version and current["note"] == "retrain forced"
     manifest = json.loads((root / current["version"] / "manifest.json").read_text())
     assert manifest["lineage"]["parent"] == small_model.version and manifest["lineage"]["decision"] == "forced"
+    assert manifest["lineage"]["contradiction"]["suspicious"] is True
+    assert "forced" in runner.invoke(cli, ["models", "list", "--models", str(root)]).output
     assert set(manifest["lineage"]["gate"]) == {"corpus_test", "held_out_reviews"}
 
     back = runner.invoke(cli, ["models", "rollback", "--models", str(root)])
@@ -108,3 +110,13 @@ def test_reviews_of_incidents_without_text_are_refused(gate_model, gate_corpus, 
                                       str(small_corpus), "--models", str(root)])
     assert result.exit_code == 1
     assert f"Error: {reviews}: line 1: incident 'X-1' has no log text in the flag store" in result.output
+
+
+def test_the_gate_rule():
+    from classifier.retraining import Scores, passes
+
+    current = Scores(recall=0.95, f1=0.90, n=100)
+    assert passes(current, Scores(recall=0.95, f1=0.895, n=100))
+    assert not passes(current, Scores(recall=0.94, f1=0.95, n=100))
+    assert not passes(current, Scores(recall=0.96, f1=0.885, n=100))
+    assert passes(current, Scores(recall=0.0, f1=0.0, n=0))  # nothing held out: judged on the corpus alone
