@@ -153,15 +153,7 @@ class FlagStore:
             superseded = con.execute(
                 "UPDATE flags SET status = 'superseded', closed_at = ? WHERE incident_id = ? AND status = 'open'",
                 (now(), incident.incident_id)).rowcount
-            con.execute(
-                "INSERT INTO flags (incident_id, text_sha256, text, label, confidence, band, reason, "
-                "closing_code_conflict, linked_crimes, probabilities, evidence, model, rules, opened_at, "
-                "opening_code, closing_code, scanned_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (incident.incident_id, digest, incident.text, flag["label"], flag["confidence"], flag.get("band"),
-                 flag["reason"], flag.get("closing_code_conflict"), json.dumps(flag["linked_crimes"]),
-                 json.dumps(flag["probabilities"]), json.dumps(flag["evidence"]), flag["model"], flag["rules"],
-                 incident.opened_at, incident.opening_code, incident.closing_code, flag["scanned_at"]),
-            )
+            _insert_flag(con, incident, digest, flag)
             return "refreshed" if superseded else "added"
 
     def open_flag(self, incident_id: str) -> sqlite3.Row | None:
@@ -212,15 +204,8 @@ class FlagStore:
                                (incident_id,)).fetchone()
             if flag is None:
                 raise InputError(None, None, f"incident {incident_id!r} has no flag in {self.path}")
-            cur = con.execute(
-                "INSERT INTO reviews (incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (incident_id, flag["id"], outcome, label if outcome == "crime" else None, reviewer,
-                 reviewed_at or now(), note, source),
-            )
-            con.execute("UPDATE flags SET status = 'decided', closed_at = COALESCE(closed_at, ?) "
-                        "WHERE incident_id = ? AND status = 'open'", (now(), incident_id))
-            return cur.lastrowid
+            return _insert_review(con, incident_id, flag["id"], outcome, label if outcome == "crime" else None,
+                                  reviewer, reviewed_at or now(), note, source)
 
     def import_reviews(self, rows: list[dict], source: str) -> int:
         """Add many decisions in one transaction: all of them, or (on any error) none."""
@@ -228,14 +213,8 @@ class FlagStore:
             for row in rows:
                 flag = con.execute("SELECT id FROM flags WHERE incident_id = ? ORDER BY id DESC LIMIT 1",
                                    (row["incident_id"],)).fetchone()
-                con.execute(
-                    "INSERT INTO reviews (incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) "
-                    "VALUES (?,?,?,?,?,?,?,?)",
-                    (row["incident_id"], flag["id"], row["outcome"], row.get("label") or None, row["reviewer"],
-                     row["reviewed_at"], row.get("note") or None, source),
-                )
-                con.execute("UPDATE flags SET status = 'decided', closed_at = COALESCE(closed_at, ?) "
-                            "WHERE incident_id = ? AND status = 'open'", (now(), row["incident_id"]))
+                _insert_review(con, row["incident_id"], flag["id"], row["outcome"], row.get("label") or None,
+                               row["reviewer"], row["reviewed_at"], row.get("note") or None, source)
         return len(rows)
 
     def add_audit_sample(self, source: str, seed: int, population: int, items: list[tuple]) -> int:
@@ -248,15 +227,9 @@ class FlagStore:
                 "INSERT INTO audit_samples (drawn_at, source, seed, population, size) VALUES (?,?,?,?,?)",
                 (now(), source, seed, population, len(items))).lastrowid
             for incident, score in items:
-                con.execute(
-                    "INSERT OR IGNORE INTO flags (incident_id, text_sha256, text, label, confidence, band, reason, "
-                    "closing_code_conflict, linked_crimes, probabilities, evidence, model, rules, opened_at, "
-                    "opening_code, closing_code, scanned_at, status, audit_sample_id) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'audit',?)",
-                    (incident.incident_id, text_hash(incident.text), incident.text, score["label"], score["confidence"],
-                     "audit", "audit sample (not flagged)", None, "[]", json.dumps(score["probabilities"]),
-                     json.dumps(score["evidence"]), score["model"], "", incident.opened_at, incident.opening_code,
-                     incident.closing_code, now(), sample_id))
+                audit = {**score, "band": "audit", "reason": "audit sample (not flagged)", "linked_crimes": [],
+                         "rules": "", "scanned_at": now()}
+                _insert_flag(con, incident, text_hash(incident.text), audit, status="audit", audit_sample_id=sample_id)
             return sample_id
 
     def audit_results(self) -> list[dict]:
@@ -299,3 +272,26 @@ def check_review(incident_id: str, outcome: str, label: str | None, reviewer: st
         raise InputError(None, None, f"label {label!r} is not one of: {', '.join(LABELS)}")
     if not reviewer or not reviewer.strip():
         raise InputError(None, None, "a review needs a reviewer")
+
+
+def _insert_flag(con, incident, digest: str, flag: dict, *, status: str = "open", audit_sample_id=None) -> None:
+    con.execute(
+        "INSERT OR IGNORE INTO flags (incident_id, text_sha256, text, label, confidence, band, reason, "
+        "closing_code_conflict, linked_crimes, probabilities, evidence, model, rules, opened_at, opening_code, "
+        "closing_code, scanned_at, status, audit_sample_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (incident.incident_id, digest, incident.text, flag["label"], flag["confidence"], flag.get("band"),
+         flag["reason"], flag.get("closing_code_conflict"), json.dumps(flag["linked_crimes"]),
+         json.dumps(flag["probabilities"]), json.dumps(flag["evidence"]), flag["model"], flag["rules"],
+         incident.opened_at, incident.opening_code, incident.closing_code, flag["scanned_at"], status,
+         audit_sample_id),
+    )
+
+
+def _insert_review(con, incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) -> int:
+    """A decision is a new row; the flag it decides leaves the open queue."""
+    cur = con.execute(
+        "INSERT INTO reviews (incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) "
+        "VALUES (?,?,?,?,?,?,?,?)", (incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source))
+    con.execute("UPDATE flags SET status = 'decided', closed_at = COALESCE(closed_at, ?) "
+                "WHERE incident_id = ? AND status = 'open'", (now(), incident_id))
+    return cur.lastrowid

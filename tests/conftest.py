@@ -49,25 +49,32 @@ def read_jsonl(path: Path) -> list[dict]:
 SMALL = {"cv": 2, "min_df": 1}
 
 
-@pytest.fixture(scope="session")
-def small_corpus(tmp_path_factory):
-    """A few hundred logs from the corpus (train and dev splits only), enough to train quickly."""
+def sample_corpus(folder: Path, splits: tuple[str, ...], size: int, seed: int) -> Path:
+    """A few hundred logs from the corpus, enough to train a model quickly."""
     from classifier.corpus import load_corpus
 
-    folder = tmp_path_factory.mktemp("corpus")
-    records = list(load_corpus(ROOT / "corpora" / "incidents", ("train", "dev")))
-    rng = np.random.default_rng(5)
-    picked = [records[i] for i in sorted(rng.choice(len(records), 260, replace=False))]
-    write_jsonl(folder / "logs.jsonl", picked)
+    records = list(load_corpus(ROOT / "corpora" / "incidents", splits))
+    rng = np.random.default_rng(seed)
+    write_jsonl(folder / "logs.jsonl", [records[i] for i in sorted(rng.choice(len(records), size, replace=False))])
     return folder
+
+
+def train_small(corpus: Path, rules, root: Path):
+    """A small model version, made current in its own models folder."""
+    from classifier.artefacts import set_current
+    from classifier.training import train_model
+
+    version = train_model(corpus, rules, settings=SMALL, root=root)
+    set_current(version.version, root)
+    return version
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory):
+    """Train and dev logs only: no test-split text reaches these tests."""
+    return sample_corpus(tmp_path_factory.mktemp("corpus"), ("train", "dev"), 260, 5)
 
 
 @pytest.fixture(scope="session")
 def small_model(small_corpus, rules, tmp_path_factory):
-    from classifier.artefacts import set_current
-    from classifier.training import train_model
-
-    root = tmp_path_factory.mktemp("models")
-    version = train_model(small_corpus, rules, settings=SMALL, root=root)
-    set_current(version.version, root)
-    return version
+    return train_small(small_corpus, rules, tmp_path_factory.mktemp("models"))

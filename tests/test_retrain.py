@@ -7,35 +7,25 @@ import shutil
 
 from click.testing import CliRunner
 
-import numpy as np
 import pytest
 
-from classifier.artefacts import set_current
 from classifier.cli import cli
 from classifier.corpus import load_corpus
 from classifier.io.readers import Incident
 from classifier.store import FlagStore
-from classifier.training import train_model
 
-from conftest import ROOT, SMALL, write_jsonl
+from conftest import ROOT, sample_corpus, train_small, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def gate_corpus(tmp_path_factory):
-    """A small corpus drawn from every split, so the gate has test-split logs to judge on."""
-    folder = tmp_path_factory.mktemp("gate-corpus")
-    records = list(load_corpus(ROOT / "corpora" / "incidents"))
-    rng = np.random.default_rng(11)
-    write_jsonl(folder / "logs.jsonl", [records[i] for i in sorted(rng.choice(len(records), 400, replace=False))])
-    return folder
+    """Drawn from every split, so the gate has test-split logs to judge on."""
+    return sample_corpus(tmp_path_factory.mktemp("gate-corpus"), ("train", "dev", "test"), 400, 11)
 
 
 @pytest.fixture(scope="module")
 def gate_model(gate_corpus, rules, tmp_path_factory):
-    root = tmp_path_factory.mktemp("gate-models")
-    version = train_model(gate_corpus, rules, settings=SMALL, root=root)
-    set_current(version.version, root)
-    return version
+    return train_small(gate_corpus, rules, tmp_path_factory.mktemp("gate-models"))
 
 
 def _registry(model, tmp_path):
