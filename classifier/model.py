@@ -55,10 +55,11 @@ class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
         self.none_label = none_label
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         y = np.asarray(y)
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-        out_of_fold = cross_val_predict(clone(self.estimator), X, y, cv=folds, method="predict_proba")
+        params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
+        out_of_fold = cross_val_predict(clone(self.estimator), X, y, cv=folds, method="predict_proba", params=params)
         classes = np.unique(y)
         none_index = int(np.flatnonzero(classes == self.none_label)[0])
         raw_any = 1.0 - out_of_fold[:, none_index]
@@ -69,7 +70,7 @@ class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
             self.calibrator_ = LogisticRegression(C=1e6).fit(_logit(raw_any)[:, None], target)
         else:
             raise ValueError(f"calibration method {self.method!r} is not one of: isotonic, sigmoid")
-        self.estimator_ = clone(self.estimator).fit(X, y)
+        self.estimator_ = clone(self.estimator).fit(X, y, **params)
         self.classes_ = self.estimator_.classes_
         self.none_index_ = int(np.flatnonzero(self.classes_ == self.none_label)[0])
         return self

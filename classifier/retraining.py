@@ -24,6 +24,9 @@ from classifier.store import check_review
 from classifier.training import analyse_texts, offence_decisions, train_model
 
 MAX_F1_DROP = 0.01
+# A reviewed incident counts as this many corpus logs: a night's reviews are few beside the corpus, and they
+# are the force's own language.
+REVIEW_WEIGHT = 5.0
 REQUIRED = ("incident_id", "outcome", "reviewer", "reviewed_at")
 # A batch that rejects many flags the current model is sure of would teach it to miss offences: such a batch
 # is refused before training unless forced. Honest corrections of a force's language are mostly of flags
@@ -106,7 +109,7 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
         return {"candidate": None, "parent": parent["version"], "decision": "refused", "gate": {},
                 "contradiction": check}
     candidate = train_model(corpus, rules, settings={**parent.get("settings", {}), **(settings or {})},
-                            root=models_root, progress=say, extra_train=train_part,
+                            root=models_root, progress=say, extra_train=train_part, extra_weight=REVIEW_WEIGHT,
                             lineage={"parent": parent["version"], "reviews": {"file": Path(reviews).name,
                                      "sha256": digest, "train": len(train_part), "held_out": len(held_part)}})
     say("scoring the current model and the candidate on the corpus test split and the held-out reviews")

@@ -48,7 +48,7 @@ def offence_decisions(probabilities: np.ndarray, classes, threshold: float) -> l
 
 def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, root: Path | None = None,
                 progress=None, extra_train: list[tuple[str, str]] | None = None,
-                lineage: dict | None = None) -> ModelVersion:
+                lineage: dict | None = None, extra_weight: float = 1.0) -> ModelVersion:
     """Train on the corpus train split (plus `extra_train` (text, label) pairs, e.g. reviewed outcomes)."""
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
     say = progress or (lambda message: None)
@@ -62,7 +62,10 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     y_train = [r["label"] for r in train] + [label for _, label in extra_train]
     y_dev = [r["label"] for r in dev]
     say("fitting the model (with out-of-fold calibration)")
-    estimator = build_estimator(settings).fit(x_train, y_train)
+    # Reviewed outcomes carry the force's own language: `extra_weight` lets a few of them count.
+    weights = [1.0] * len(train) + [extra_weight] * len(extra_train)
+    fit_params = {"classify__sample_weight": weights} if extra_train and extra_weight != 1.0 else {}
+    estimator = build_estimator(settings).fit(x_train, y_train, **fit_params)
     proba = estimator.predict_proba(x_dev)
     classes = list(estimator.classes_)
     confidence = 1.0 - proba[:, classes.index(NONE)]
@@ -84,7 +87,8 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     }
     manifest = {
         "corpus": {"folder": Path(corpus).name, "hash": corpus_hash(corpus),
-                   "train": dict(Counter(y_train)), "dev": dict(Counter(y_dev)), "extra_train": len(extra_train)},
+                   "train": dict(Counter(y_train)), "dev": dict(Counter(y_dev)), "extra_train": len(extra_train),
+                   "extra_weight": extra_weight},
         "rules": {"version": rules.version},
         "settings": settings,
         "dev_metrics": dev_metrics,
