@@ -108,3 +108,15 @@ def test_evidence_offsets_index_the_text(nlp):
     text = "OP 1234 // RP says b/f grabbed her by the throat\nPC 99: red marks on her neck"
     for e in nlp(text)._.evidence:
         assert text[e["start"]:e["end"]] == e["text"]
+
+
+def test_rule_components_save_and_load_symmetrically(nlp, tmp_path):
+    for name in ("offence_cues", "cue_context"):
+        component = nlp.get_pipe(name)
+        component.to_disk(tmp_path / name)
+        before = dict(component.rules)
+        component.from_disk(tmp_path / name)
+        assert component.rules == before
+    text = "IP denies being hit. He pushed her, no injuries"
+    assert [(e["rule"], e["context"]) for e in nlp(text)._.evidence] == [
+        ("hit-push-grab", ["negated"]), ("hit-push-grab", []), ("injury-words", ["negated"])]

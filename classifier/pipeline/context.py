@@ -8,14 +8,12 @@ Each cue records every trigger that modified it.
 
 from __future__ import annotations
 
-import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.util import ensure_path
 
 from classifier.pipeline.extensions import CONTEXT_ATTRS, CUES_KEY, TRIGGERS_KEY
-from classifier.pipeline.patterns import PatternSet
-from classifier.ruleset import ContextRule, Examples
+from classifier.pipeline.patterns import RuleMatcherComponent
+from classifier.ruleset import ContextRule
 
 
 @Language.factory("cue_context", default_config={"cues_key": CUES_KEY, "triggers_key": TRIGGERS_KEY})
@@ -27,19 +25,13 @@ def make_cue_context(nlp: Language, name: str, *, cues_key: str, triggers_key: s
 MARKED_CATEGORIES = ("negated", "hypothetical")
 
 
-class CueContext:
+class CueContext(RuleMatcherComponent):
+    rule_class = ContextRule
+
     def __init__(self, nlp: Language, name: str, *, cues_key: str, triggers_key: str):
-        self.nlp = nlp
-        self.name = name
+        super().__init__(nlp, name)
         self.cues_key = cues_key
         self.triggers_key = triggers_key
-        self.rules: dict[str, ContextRule] = {}
-        self._patterns = PatternSet(nlp.vocab, nlp.make_doc)
-
-    def add_rules(self, rules: list[ContextRule]) -> None:
-        for rule in rules:
-            self.rules[rule.id] = rule
-            self._patterns.add(rule.id, rule.patterns)
 
     def __call__(self, doc: Doc) -> Doc:
         cues = doc.spans[self.cues_key] if self.cues_key in doc.spans else []
@@ -97,23 +89,3 @@ class CueContext:
                     setattr(cue._, CONTEXT_ATTRS[rule.category], True)
             cue._.triggers = found
         return doc
-
-    def to_disk(self, path, *, exclude=tuple()):
-        path = ensure_path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        srsly.write_jsonl(path / "rules.jsonl", [
-            {"id": r.id, "category": r.category, "direction": r.direction, "max_scope": r.max_scope,
-             "description": r.description, "patterns": list(r.patterns), "targets": list(r.targets),
-             "examples": {"positive": list(r.examples.positive), "negative": list(r.examples.negative)}}
-            for r in self.rules.values()
-        ])
-
-    def from_disk(self, path, *, exclude=tuple()):
-        self.rules = {}
-        self._patterns = PatternSet(self.nlp.vocab, self.nlp.make_doc)
-        self.add_rules([
-            ContextRule(d["id"], d["category"], d["direction"], d["max_scope"], d["description"], tuple(d["patterns"]),
-                        Examples(tuple(d["examples"]["positive"]), tuple(d["examples"]["negative"])), tuple(d["targets"]))
-            for d in srsly.read_jsonl(ensure_path(path) / "rules.jsonl")
-        ])
-        return self
