@@ -13,11 +13,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from classifier.corpus import load_corpus  # noqa: E402
-from classifier.evaluation import KeywordSearch, binary_report  # noqa: E402
+from classifier.evaluation import KeywordSearch, binary_report, offence_decisions  # noqa: E402
 from classifier.labels import LABELS  # noqa: E402
 from classifier.ruleset import load_rules  # noqa: E402
 from classifier.scoring import RuleScorer  # noqa: E402
@@ -34,10 +36,8 @@ def main() -> None:
     records = list(load_corpus(args.corpus, (args.split,)))
     gold = [r["label"] for r in records]
     scorer = RuleScorer(load_rules())
-    rules_pred = []
-    for doc in scorer.docs(r["text"] for r in records):
-        confident = 1.0 - doc._.probabilities["none"] >= args.threshold
-        rules_pred.append(doc._.label if confident and doc._.label != "none" else "none")
+    proba = np.array([[doc._.probabilities[label] for label in LABELS] for doc in scorer.docs(r["text"] for r in records)])
+    rules_pred = offence_decisions(proba, LABELS, args.threshold)
     keyword = KeywordSearch()
     keyword_pred = [keyword.predict(r["text"]) for r in records]
 

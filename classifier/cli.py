@@ -274,6 +274,11 @@ def rules_list(rules_path):
     click.echo(f"rules version {ruleset.version}")
 
 
+def models_root_option(func):
+    return click.option("--models", "models_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Where model versions are kept [default: the package's models folder].")(func)
+
+
 def _default_corpus() -> Path:
     from classifier.resources import corpus_dir
 
@@ -283,8 +288,7 @@ def _default_corpus() -> Path:
 @cli.command()
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of labelled *.jsonl logs [default: corpora/incidents of this checkout].")
-@click.option("--models", "models_root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where model versions are kept [default: the package's models folder].")
+@models_root_option
 @rules_option
 @click.option("--C", "c", type=float, default=None, help="Inverse regularisation of the linear model.")
 @click.option("--calibration", type=click.Choice(["isotonic", "sigmoid"]), default=None,
@@ -580,11 +584,6 @@ def report(output, db_path, label, limit):
         flags = store.open_flags(label=label, limit=limit)
     write_text_atomic(output, render_report(flags))
     click.echo(f"{len(flags)} open flags written to {output}")
-
-
-def models_root_option(func):
-    return click.option("--models", "models_root", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="Where model versions are kept [default: the package's models folder].")(func)
 
 
 @cli.command()

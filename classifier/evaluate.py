@@ -7,23 +7,17 @@ from pathlib import Path
 import numpy as np
 
 from classifier.analysis import analyse
-from classifier.evaluation import KeywordSearch, binary_report, expected_calibration_error, reliability_bins
-from classifier.labels import LABELS, NONE, OFFENCE_LABELS
+from classifier.evaluation import (KeywordSearch, binary_report, expected_calibration_error, offence_decisions,
+                                   reliability_bins)
+from classifier.labels import LABELS, NONE
 from classifier.thresholds import pr_points, precision_at_recall, recall_at_precision
 
 METHODS = ("model", "rules", "keyword", "word_ngrams")
 
 
-def _decisions(proba: np.ndarray, threshold: float) -> list[str]:
-    confidence = 1.0 - proba[:, LABELS.index(NONE)]
-    offence = proba[:, [LABELS.index(label) for label in OFFENCE_LABELS]]
-    top = np.asarray(OFFENCE_LABELS)[offence.argmax(axis=1)]
-    return [str(t) if c >= threshold else NONE for t, c in zip(top, confidence)]
-
-
 def method_report(gold: list[str], proba: np.ndarray, threshold: float) -> dict:
     """Metrics of one method from its six-label probabilities (columns in LABELS order)."""
-    predicted = _decisions(proba, threshold)
+    predicted = offence_decisions(proba, LABELS, threshold)
     rep = binary_report(gold, predicted)
     confidence = 1.0 - proba[:, LABELS.index(NONE)]
     positive = np.asarray(gold) != NONE

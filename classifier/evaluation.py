@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from classifier.labels import NONE, SEVERITY
+import numpy as np
+
+from classifier.labels import NONE, OFFENCE_LABELS, SEVERITY
 
 # The plain keyword search a CDI analyst would otherwise run: offence words, most serious label wins.
 KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -77,8 +79,6 @@ def binary_report(gold: list[str], predicted: list[str]) -> BinaryReport:
 
 def expected_calibration_error(confidence, positive, bins: int = 10) -> float:
     """Mean |confidence - observed rate| over equal-width bins, weighted by the bins' shares."""
-    import numpy as np
-
     conf = np.asarray(confidence, dtype=float)
     pos = np.asarray(positive, dtype=float)
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -92,8 +92,6 @@ def expected_calibration_error(confidence, positive, bins: int = 10) -> float:
 
 
 def reliability_bins(confidence, positive, bins: int = 10) -> list[dict]:
-    import numpy as np
-
     conf = np.asarray(confidence, dtype=float)
     pos = np.asarray(positive, dtype=float)
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -118,3 +116,12 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def offence_decisions(probabilities: np.ndarray, classes, threshold: float) -> list[str]:
+    """The label the tool gives: none below the threshold, else the most probable offence label."""
+    classes = list(classes)
+    offence_idx = [classes.index(label) for label in OFFENCE_LABELS]
+    confidence = 1.0 - probabilities[:, classes.index(NONE)]
+    top = np.asarray(OFFENCE_LABELS)[probabilities[:, offence_idx].argmax(axis=1)]
+    return [str(t) if c >= threshold else NONE for t, c in zip(top, confidence)]

@@ -13,12 +13,8 @@ OTHER = "other"
 
 def map_offence(offence: str | None, rules: RuleSet) -> str | None:
     """The label a recorded offence maps to, `other` for a known offence outside the five, None if unknown."""
-    if not offence:
-        return None
-    for rule in rules.crime_offences:
-        if rule.regex.search(offence):
-            return rule.label
-    return None
+    rule = _first_match(rules.crime_offences, offence)
+    return rule.label if rule else None
 
 
 def crime_covers(crime: CrimeRecord, label: str, rules: RuleSet) -> bool:
@@ -33,12 +29,15 @@ def crime_covers(crime: CrimeRecord, label: str, rules: RuleSet) -> bool:
 
 def closing_claims_no_offence(closing_code: str | None, rules: RuleSet) -> str | None:
     """The id of the closing-code rule that says "no offence", if the incident was closed that way."""
-    if not closing_code:
+    rule = _first_match(rules.closing_codes, closing_code)
+    return rule.id if rule else None
+
+
+def _first_match(regex_rules, text: str | None):
+    """Regex rules are tried in file order; the first that matches decides."""
+    if not text:
         return None
-    for rule in rules.closing_codes:
-        if rule.regex.search(closing_code):
-            return rule.id
-    return None
+    return next((rule for rule in regex_rules if rule.regex.search(text)), None)
 
 
 def offence_label(score: dict) -> str:

@@ -15,13 +15,13 @@ from pathlib import Path
 from classifier.artefacts import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
 from classifier.corpus import load_corpus
 from classifier.errors import InputError
-from classifier.evaluation import binary_report
+from classifier.evaluation import binary_report, offence_decisions
 from classifier.io.readers import read_rows
 from classifier.labels import NONE
 from classifier.ruleset import RuleSet
 from classifier.scoring import ModelScorer
 from classifier.store import check_review
-from classifier.training import analyse_texts, offence_decisions, train_model
+from classifier.training import analyse_texts, train_model
 
 MAX_F1_DROP = 0.01
 # A reviewed incident counts as this many corpus logs: a night's reviews are few beside the corpus, and they

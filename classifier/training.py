@@ -11,8 +11,8 @@ import numpy as np
 from classifier.analysis import analyse
 from classifier.artefacts import ModelVersion, save_model
 from classifier.corpus import load_corpus
-from classifier.evaluation import binary_report, expected_calibration_error
-from classifier.labels import NONE, OFFENCE_LABELS
+from classifier.evaluation import binary_report, expected_calibration_error, offence_decisions
+from classifier.labels import NONE
 from classifier.model import DEFAULT_SETTINGS, build_estimator
 from classifier.ruleset import RuleSet
 from classifier.scoring import RuleScorer
@@ -35,15 +35,6 @@ def corpus_hash(folder: Path) -> str:
 
 def analyse_texts(scorer: RuleScorer, texts) -> list[dict]:
     return [analyse(doc) for doc in scorer.docs(texts)]
-
-
-def offence_decisions(probabilities: np.ndarray, classes, threshold: float) -> list[str]:
-    """The label the tool gives: none below the threshold, else the most probable offence label."""
-    classes = list(classes)
-    offence_idx = [classes.index(label) for label in OFFENCE_LABELS]
-    confidence = 1.0 - probabilities[:, classes.index(NONE)]
-    top = np.asarray(OFFENCE_LABELS)[probabilities[:, offence_idx].argmax(axis=1)]
-    return [str(t) if c >= threshold else NONE for t, c in zip(top, confidence)]
 
 
 def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, root: Path | None = None,

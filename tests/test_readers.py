@@ -84,24 +84,16 @@ def test_other_encodings_are_read_when_named(tmp_path):
     assert next(read_incidents(path, encoding="cp1252")).text == "caf\u00e9 \u2013 pushed her"
 
 
-def test_malformed_json_line_is_named(tmp_path):
-    path = tmp_path / "in.jsonl"
-    path.write_text('{"incident_id": "A", "text": "x"}\n{"incident_id": "B", "text": \n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"in.jsonl: line 2: malformed JSON: Expecting value"):
-        list(read_incidents(path))
-
-
-def test_json_line_that_is_not_an_object_is_named(tmp_path):
-    path = tmp_path / "in.jsonl"
-    path.write_text('["A", "x"]\n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"line 1: expected a JSON object, found list"):
-        list(read_incidents(path))
-
-
-def test_unknown_extension_is_refused(tmp_path):
-    path = tmp_path / "in.txt"
-    path.write_text("x", encoding="utf-8")
-    with pytest.raises(InputError, match=r"unknown file type '.txt'; use .csv or .jsonl"):
+@pytest.mark.parametrize("name, content, message", [
+    ("in.jsonl", '{"incident_id": "A", "text": "x"}\n{"incident_id": "B", "text": \n',
+     r"in.jsonl: line 2: malformed JSON: Expecting value"),
+    ("in.jsonl", '["A", "x"]\n', r"line 1: expected a JSON object, found list"),
+    ("in.txt", "x", r"unknown file type '.txt'; use .csv or .jsonl"),
+])
+def test_unreadable_input_is_named(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
         list(read_incidents(path))
 
 
