@@ -120,3 +120,30 @@ def test_rule_components_save_and_load_symmetrically(nlp, tmp_path):
     text = "IP denies being hit. He pushed her, no injuries"
     assert [(e["rule"], e["context"]) for e in nlp(text)._.evidence] == [
         ("hit-push-grab", ["negated"]), ("hit-push-grab", []), ("injury-words", ["negated"])]
+
+
+def test_skipping_rules_without_their_words_finds_the_same_matches(nlp, rules):
+    # The per-rule pre-filter is only a speed-up: one Matcher over every pattern must find the same spans.
+    import json
+
+    from spacy.matcher import Matcher
+
+    from classifier.corpus import load_corpus
+    from classifier.resources import corpus_dir
+
+    texts = [example["text"] for example in load_corpus(corpus_dir(), ("dev",))][:200]
+    for component, rule_list in (("offence_cues", rules.cues), ("cue_context", rules.context)):
+        patterns = nlp.get_pipe(component)._patterns
+        plain = Matcher(nlp.vocab)
+        for rule in rule_list:
+            tokens = [json.loads(p) if isinstance(p, str) and p.startswith("[") else p for p in rule.patterns]
+            tokens = [p for p in tokens if isinstance(p, list)]
+            if tokens:
+                plain.add(rule.id, tokens, greedy="LONGEST")
+        skipped = 0
+        for doc in nlp.pipe(texts):
+            expected = {(nlp.vocab.strings[m], s, e) for m, s, e in plain(doc)}
+            expected |= {(nlp.vocab.strings[m], s, e) for m, s, e in patterns.phrases(doc)}
+            assert patterns(doc) == sorted(expected, key=lambda x: (x[1], x[2], x[0]))
+            skipped += len(patterns.matchers) - len(patterns.active(doc))
+        assert skipped > len(texts)
