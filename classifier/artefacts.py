@@ -189,6 +189,12 @@ def load_model(folder: Path, *, rules_version: str | None = None):
     """The verified estimator and its manifest. Refuses a file whose hash, libraries or rules do not match."""
     import joblib
 
+    path, manifest = verify_model(folder, rules_version=rules_version)
+    return joblib.load(path), manifest
+
+
+def verify_model(folder: Path, *, rules_version: str | None = None) -> tuple[Path, dict]:
+    """The model file and manifest of a version, checked without unpickling it; raises ModelError if unusable."""
     manifest = read_manifest(folder)
     path = folder / manifest.get("file", MODEL_FILE)
     if not path.is_file():
@@ -212,4 +218,4 @@ def load_model(folder: Path, *, rules_version: str | None = None):
             f"{folder}: trained with rules {manifest.get('rules', {}).get('version')}, but the rules in use are "
             f"{rules_version}; retrain the model for these rules or scan with --rules-only"
         )
-    return joblib.load(path), manifest
+    return path, manifest

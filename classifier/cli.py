@@ -81,16 +81,53 @@ def model_options(func):
 
 
 def _scorer(rules_path, model, rules_only):
-    """The scorer to use and the model manifest (None for the rules alone)."""
-    from classifier.scoring import ModelScorer, RuleScorer
-
-    rules = _load_rules(rules_path)
-    if rules_only:
-        return RuleScorer(rules), None
+    """A scorer in this process, and the model manifest (None for the rules alone)."""
     from classifier.artefacts import resolve
+    from classifier.runner import ScorerSpec
 
-    scorer = ModelScorer(rules, resolve(model))
-    return scorer, scorer.manifest
+    scorer = ScorerSpec(rules_path, None if rules_only else resolve(model)).build()
+    return scorer, getattr(scorer, "manifest", None)
+
+
+def _scoring(rules_path, model, rules_only, workers: int = 1):
+    from classifier.artefacts import resolve
+    from classifier.runner import ScorerSpec, Scoring
+
+    return Scoring(ScorerSpec(rules_path, None if rules_only else resolve(model)), workers=workers)
+
+
+def run_options(func):
+    """Options of a long run over a file: workers, progress, resume."""
+    from classifier.runner import default_workers
+
+    func = click.option("--resume", is_flag=True,
+                        help="Carry on a run that was stopped (killed included) from its last checkpoint; the "
+                             "output is the same as that of an unbroken run. Needs the same inputs and "
+                             "settings.")(func)
+    func = click.option("-q", "--quiet", is_flag=True,
+                        help="No progress line (it is only drawn when stderr is a terminal).")(func)
+    func = click.option("--workers", type=click.IntRange(min=1), default=default_workers(), show_default=True,
+                        help="Processes that score incidents; the output is the same, in the same order, "
+                             "for any number.")(func)
+    return func
+
+
+def _run(*, command, output, columns, rejects_target, inputs, settings, resume, quiet, state=None):
+    from classifier.checkpoint import file_fingerprint
+    from classifier.run import ResumeError, Run
+
+    fingerprint = {"command": command, "version": __version__,
+                   "inputs": [file_fingerprint(p) for p in inputs], "settings": settings}
+    try:
+        run = Run(output=output, columns=columns, rejects_target=rejects_target, fingerprint=fingerprint,
+                  resume=resume, quiet=quiet, state=state)
+    except ResumeError as exc:
+        raise click.UsageError(str(exc)) from None
+    if resume and run.resumed is None:
+        _report("nothing to resume: no checkpoint beside the output; starting from the beginning")
+    elif run.resumed is not None:
+        _report(f"resuming after {run.skip_incidents} incidents")
+    return run
 
 
 def _report(message: str) -> None:
@@ -102,24 +139,21 @@ def _report(message: str) -> None:
 @click.option("-o", "--output", required=True, help="Scores file (.jsonl or .csv), or - for standard output.")
 @input_options
 @model_options
+@run_options
 @user_errors
-def classify(incidents, output, encoding, rules_path, rejects_path, model, rules_only):
+def classify(incidents, output, encoding, rules_path, rejects_path, model, rules_only, workers, quiet, resume):
     """Score every incident in INCIDENTS: label, confidence, six probabilities and the evidence."""
-    scorer, _ = _scorer(rules_path, model, rules_only)
+    scoring = _scoring(rules_path, model, rules_only, workers)
     rejects_target = _rejects_target(rejects_path, output, incidents)
-    with RecordWriter(rejects_target, columns=REJECT_COLUMNS) as rejects, \
-            RecordWriter(output, columns=SCORE_COLUMNS) as out:
-        on_reject = _reject_sink(rejects)
-        for _, score in scorer.score(read_incidents(incidents, encoding=encoding, on_reject=on_reject)):
-            out.write(score)
-    _report(f"scored {out.count} incidents; {rejects.count} rows rejected (written to {rejects_target})")
-
-
-def _reject_sink(writer: RecordWriter):
-    def sink(reject: Reject) -> None:
-        writer.write(reject.to_dict())
-
-    return sink
+    settings = {"model": scoring.model_name, "rules": scoring.rules.version, "encoding": encoding,
+                "rejects": rejects_target}
+    with _run(command="classify", output=output, columns=SCORE_COLUMNS, rejects_target=rejects_target,
+              inputs=[incidents], settings=settings, resume=resume, quiet=quiet) as run:
+        stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
+        for _, score in scoring.score(run.pending(stream)):
+            run.out.write(score)
+            run.done()
+    _report(f"scored {run.out.count} incidents; {run.rejects.count} rows rejected (written to {rejects_target})")
 
 
 @cli.command()
@@ -136,9 +170,10 @@ def _reject_sink(writer: RecordWriter):
               help="Also keep the flags in this flag store (SQLite) for review; scanning again adds no flag twice.")
 @input_options
 @model_options
+@run_options
 @user_errors
 def scan(incidents, crimes, output, threshold, target_recall, db_path, encoding, rules_path, rejects_path, model,
-         rules_only):
+         rules_only, workers, quiet, resume):
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
     Flags at or above the model's `likely` threshold (precision 0.95 on dev) are banded `likely`; the rest
@@ -148,35 +183,42 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, encoding,
 
     if threshold is not None and target_recall is not None:
         raise click.UsageError("give --threshold or --target-recall, not both")
-    scorer, manifest = _scorer(rules_path, model, rules_only)
-    rules = scorer.rules
-    threshold, likely = _thresholds(manifest, threshold, target_recall)
-    scanned_at = now()
+    scoring = _scoring(rules_path, model, rules_only, workers)
+    rules = scoring.rules
+    threshold, likely = _thresholds(scoring.manifest, threshold, target_recall)
     rejects_target = _rejects_target(rejects_path, output, incidents)
-    scored = 0
-    stored: Counter = Counter()
+    settings = {"model": scoring.model_name, "rules": rules.version, "threshold": threshold, "likely": likely,
+                "encoding": encoding, "rejects": rejects_target,
+                "db": str(db_path.resolve()) if db_path else None}
+    counts: dict = {"scanned_at": now(), "scored": 0, "stored": Counter()}
     store = _store(db_path) if db_path else None
-    with RecordWriter(rejects_target, columns=REJECT_COLUMNS) as rejects, \
-            RecordWriter(output, columns=FLAG_COLUMNS) as out:
-        on_reject = _reject_sink(rejects)
-        linked = read_crimes(crimes, encoding=encoding, on_reject=on_reject)
-        for incident, score in scorer.score(read_incidents(incidents, encoding=encoding, on_reject=on_reject)):
-            scored += 1
+    with _run(command="scan", output=output, columns=FLAG_COLUMNS, rejects_target=rejects_target,
+              inputs=[incidents, crimes], settings=settings, resume=resume, quiet=quiet,
+              state=lambda: {**counts, "stored": dict(counts["stored"])}) as run:
+        if run.resumed:
+            # The first run's time stamps every flag, so a resumed output is the output of one run.
+            counts.update(scanned_at=run.saved["scanned_at"], scored=run.saved["scored"],
+                          stored=Counter(run.saved["stored"]))
+        stored = counts["stored"]
+        linked = read_crimes(crimes, encoding=encoding, on_reject=run.on_reject)
+        stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
+        for incident, score in scoring.score(run.pending(stream)):
+            counts["scored"] += 1
             crimes_of = linked.get(incident.incident_id, [])
-            flag = make_flag(incident, score, crimes_of,
-                             threshold=threshold, likely=likely, rules=rules, scanned_at=scanned_at)
+            flag = make_flag(incident, score, crimes_of, threshold=threshold, likely=likely, rules=rules,
+                             scanned_at=counts["scanned_at"])
             if flag is not None:
-                out.write(flag)
-            if store is None:
-                continue
-            if flag is not None:
-                stored[store.add_flag(flag, incident)] += 1
-            elif crimes_of and (open_flag := store.open_flag(incident.incident_id)) is not None:
-                if any(crime_covers(c, open_flag["label"], rules) for c in crimes_of):
-                    stored["closed as already recorded"] += store.close_as_recorded(incident.incident_id)
-    _report(f"threshold {threshold:.3f} ({scorer.model_name}); likely from {likely:.3f}")
-    _report(f"scanned {scored} incidents; flagged {out.count}; "
-            f"{rejects.count} rows rejected (written to {rejects_target})")
+                run.out.write(flag)
+            if store is not None:
+                if flag is not None:
+                    stored[store.add_flag(flag, incident)] += 1
+                elif crimes_of and (open_flag := store.open_flag(incident.incident_id)) is not None:
+                    if any(crime_covers(c, open_flag["label"], rules) for c in crimes_of):
+                        stored["closed as already recorded"] += store.close_as_recorded(incident.incident_id)
+            run.done()
+    _report(f"threshold {threshold:.3f} ({scoring.model_name}); likely from {likely:.3f}")
+    _report(f"scanned {counts['scored']} incidents; flagged {run.out.count}; "
+            f"{run.rejects.count} rows rejected (written to {rejects_target})")
     if store is not None:
         _report(f"flag store {db_path}: {stored['added']} new, {stored['refreshed']} flagged again after the text "
                 f"changed, {stored['again']} already held, {stored['decided']} already decided, "

@@ -13,6 +13,11 @@ from classifier.pipeline import build_pipeline
 from classifier.ruleset import RuleSet
 
 
+def rules_model_name(rules: RuleSet) -> str:
+    """The `model` field of scores from the rules alone: the rules' version."""
+    return "rules-" + rules.version.split(":")[-1][:12]
+
+
 class RuleScorer:
     """Scores incidents with the rules alone."""
 
@@ -20,7 +25,7 @@ class RuleScorer:
         self.rules = rules
         self.nlp = build_pipeline(rules)
         self.batch_size = batch_size
-        self.model_name = "rules-" + rules.version.split(":")[-1][:12]
+        self.model_name = rules_model_name(rules)
 
     def docs(self, texts: Iterable[str]) -> Iterator[Doc]:
         return self.nlp.pipe(texts, batch_size=self.batch_size)

@@ -123,5 +123,5 @@ def test_bloom_false_positives_do_not_break_streaming(tmp_path, monkeypatch):
     monkeypatch.setattr(readers._BloomFilter, "__init__", lambda self: original(self, bits=8, hashes=1))
     rows = [[f"I{i}", str(k), f"entry {k}"] for i in range(50) for k in (1, 2)]
     path = write_csv(tmp_path / "in.csv", ["incident_id", "entry_seq", "text"], rows)
-    assert readers._ids_are_contiguous(path, "utf-8") is True
+    assert readers._ids_are_contiguous(path, "utf-8")[0] is True
     assert [i.text for i in read_incidents(path)][:2] == ["entry 1\nentry 2", "entry 1\nentry 2"]

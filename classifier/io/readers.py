@@ -182,13 +182,23 @@ def _entry_key(path: Path, line: int, row: dict) -> tuple:
 
 
 def read_incidents(
-    path: str | Path, *, encoding: str = "utf-8", on_reject: RejectSink | None = None
+    path: str | Path, *, encoding: str = "utf-8", on_reject: RejectSink | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> Iterator[Incident]:
-    """Yield one Incident per incident_id, entries joined in entry_seq / entry_time order."""
+    """Yield one Incident per incident_id, entries joined in entry_seq / entry_time order.
+
+    on_total, if given, is told how many incidents the file holds (rejected rows included) once that is
+    known: after the first pass over the file, before the first incident is yielded.
+    """
     path = Path(path)
-    contiguous = _ids_are_contiguous(path, encoding)
+    contiguous, runs = _ids_are_contiguous(path, encoding)
     rows = _usable_incident_rows(path, encoding, on_reject)
-    groups = _contiguous_groups(rows) if contiguous else _spilled_groups(rows)
+    if contiguous:
+        if on_total is not None:
+            on_total(runs)
+        groups = _contiguous_groups(rows)
+    else:
+        groups = _spilled_groups(rows, on_total)
     for group in groups:
         yield _join_entries(path, group)
 
@@ -207,29 +217,31 @@ def _usable_incident_rows(path: Path, encoding: str, on_reject: RejectSink | Non
         yield line, row
 
 
-def _ids_are_contiguous(path: Path, encoding: str) -> bool:
-    """True when every incident's rows are adjacent, so the log can be streamed in one pass.
+def _ids_are_contiguous(path: Path, encoding: str) -> tuple[bool, int]:
+    """True when every incident's rows are adjacent, so the log can be streamed in one pass; and the runs.
 
     A fixed-size Bloom filter remembers the ids seen, so memory does not grow with the file. An id that
     the filter may have seen before becomes a suspect; a second pass checks the few suspects exactly.
     """
     seen = _BloomFilter()
     suspects: set[str] = set()
+    runs = 0
     for key in _run_starts(path, encoding):
+        runs += 1
         if key in seen:
             suspects.add(key)
             if len(suspects) > _MAX_SUSPECTS:
-                return False  # plainly interleaved: not worth proving, and the set must stay small
+                return False, runs  # plainly interleaved: not worth proving, and the set must stay small
         seen.add(key)
     if not suspects:
-        return True
+        return True, runs
     started: set[str] = set()
     for key in _run_starts(path, encoding):
         if key in suspects:
             if key in started:
-                return False
+                return False, runs
             started.add(key)
-    return True
+    return True, runs
 
 
 def _run_starts(path: Path, encoding: str) -> Iterator[str]:
@@ -278,7 +290,9 @@ def _contiguous_groups(rows: Iterator[tuple[int, dict]]) -> Iterator[list[tuple[
         yield group
 
 
-def _spilled_groups(rows: Iterator[tuple[int, dict]]) -> Iterator[list[tuple[int, dict]]]:
+def _spilled_groups(
+    rows: Iterator[tuple[int, dict]], on_total: Callable[[int], None] | None = None
+) -> Iterator[list[tuple[int, dict]]]:
     fd, name = tempfile.mkstemp(prefix="incident-classifier-", suffix=".sqlite")
     os.close(fd)
     try:
@@ -292,6 +306,8 @@ def _spilled_groups(rows: Iterator[tuple[int, dict]]) -> Iterator[list[tuple[int
             ((_text(r["incident_id"]).strip(), i, line, json.dumps(r)) for i, (line, r) in enumerate(rows)),
         )
         con.execute("CREATE INDEX rows_by_incident ON rows (incident_id, ord)")
+        if on_total is not None:
+            on_total(con.execute("SELECT COUNT(DISTINCT incident_id) FROM rows").fetchone()[0])
         # Incidents come out in the order of their first row, as a streamed file would give them.
         cursor = con.execute(
             "SELECT r.incident_id, r.line, r.row FROM rows r "

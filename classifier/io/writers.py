@@ -1,7 +1,8 @@
 """Writers for scores, flags and rejects: JSON Lines or CSV by extension, `-` for stdout.
 
 Files are written to a temporary name beside the target and renamed when complete, so a reader never
-sees half a file.
+sees half a file. A resumable writer uses a fixed temporary name (`.NAME.partial`), can report a durable
+position (`mark`) and can be reopened at one, so a run killed part-way can carry on where it was.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ STDOUT = "-"
 class RecordWriter:
     """Write dict records; nested values are flattened for CSV by `flatten`."""
 
-    def __init__(self, target: str | Path, *, columns: list[str] | None = None):
+    def __init__(self, target: str | Path, *, columns: list[str] | None = None, resumable: bool = False,
+                 resume_at: tuple[int, int] | None = None):
+        """resume_at: (byte offset, records) from an earlier `mark` of the same resumable target."""
         self.target = str(target)
         self.columns = columns
         self.count = 0
+        self._csv = None
         if self.target == STDOUT:
             self.format = "jsonl"
             self._fh = sys.stdout
@@ -39,9 +43,37 @@ class RecordWriter:
             folder = Path(self.target).resolve().parent
             if not folder.is_dir():
                 raise InputError(self.target, None, f"the folder {folder} does not exist")
-            fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=f".{Path(self.target).name}.", suffix=".tmp")
-            self._fh = io.open(fd, "w", encoding="utf-8", newline="")
-        self._csv = None
+            if resumable:
+                self._tmp = str(partial_path(self.target))
+                if resume_at is None:
+                    self._fh = io.open(self._tmp, "w", encoding="utf-8", newline="")
+                else:
+                    self._reopen(*resume_at)
+            else:
+                fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=f".{Path(self.target).name}.", suffix=".tmp")
+                self._fh = io.open(fd, "w", encoding="utf-8", newline="")
+
+    def _reopen(self, offset: int, count: int) -> None:
+        try:
+            with open(self._tmp, "r+b") as raw:
+                if raw.seek(0, os.SEEK_END) < offset:
+                    raise InputError(self._tmp, None, "the partial output is shorter than its checkpoint says; "
+                                                      "run again without --resume")
+                raw.truncate(offset)
+        except FileNotFoundError:
+            raise InputError(self._tmp, None, "the partial output is missing; run again without --resume") from None
+        self._fh = io.open(self._tmp, "a", encoding="utf-8", newline="")
+        self.count = count
+        if self.format == "csv" and offset > 0:
+            # The header is already in the file.
+            self._csv = csv.DictWriter(self._fh, fieldnames=self.columns, extrasaction="ignore")
+
+    def mark(self) -> tuple[int, int]:
+        """Make everything written so far durable; (byte offset, records) to resume at."""
+        self._fh.flush()
+        if self._tmp is not None:
+            os.fsync(self._fh.fileno())
+        return self._fh.tell(), self.count
 
     def write(self, record: dict) -> None:
         if self.format == "jsonl":
@@ -81,6 +113,11 @@ class RecordWriter:
             self.close()
         else:
             self.abort()
+
+
+def partial_path(target: str | Path) -> Path:
+    target = Path(target)
+    return target.with_name(f".{target.name}.partial")
 
 
 def flatten(record: dict) -> dict:

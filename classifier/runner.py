@@ -1,0 +1,140 @@
+"""Score a stream of incidents in this process or in N worker processes, in input order, in bounded memory.
+
+The reader stays in the calling process; incidents go to the workers in chunks, and at most two chunks per
+worker are in flight, so memory does not grow with the input. Each worker builds the pipeline and loads the
+model once. The results come back in the order the incidents were read, so the output of N workers is the
+output of one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from classifier.io.readers import Incident
+from classifier.ruleset import RuleSet
+
+# A chunk is sent when it holds this many incidents or this much text, whichever comes first: an incident
+# with thousands of entries must not make a chunk of hundreds of megabytes.
+CHUNK_INCIDENTS = 128
+CHUNK_CHARS = 2_000_000
+IN_FLIGHT_PER_WORKER = 2
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """What a process needs to build the same scorer: the rules folder and the model folder (None: rules only)."""
+
+    rules_path: Path | None
+    model_folder: Path | None
+
+    def build(self, rules: RuleSet | None = None):
+        from classifier.ruleset import load_rules
+        from classifier.scoring import ModelScorer, RuleScorer
+
+        rules = rules or load_rules(self.rules_path)
+        if self.model_folder is None:
+            return RuleScorer(rules)
+        return ModelScorer(rules, self.model_folder)
+
+
+class Scoring:
+    """Rules, model identity and thresholds, checked in this process; scoring in this process or in workers."""
+
+    def __init__(self, spec: ScorerSpec, *, workers: int = 1):
+        from classifier.artefacts import verify_model
+        from classifier.ruleset import load_rules
+        from classifier.scoring import rules_model_name
+
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.spec = spec
+        self.workers = workers
+        self.rules = load_rules(spec.rules_path)
+        if spec.model_folder is None:
+            self.manifest = None
+            self.model_name = rules_model_name(self.rules)
+        else:
+            # Checked here, before any worker starts, so a bad model is one clear error and not N.
+            _, self.manifest = verify_model(spec.model_folder, rules_version=self.rules.version)
+            self.model_name = self.manifest["version"]
+        self._local = None
+
+    def score(self, incidents: Iterable[Incident]) -> Iterator[tuple[Incident, dict]]:
+        if self.workers == 1:
+            if self._local is None:
+                self._local = self.spec.build(self.rules)
+            yield from self._local.score(incidents)
+            return
+        yield from _score_in_workers(self.spec, incidents, self.workers)
+
+
+def _chunks(incidents: Iterable[Incident]) -> Iterator[list[Incident]]:
+    chunk: list[Incident] = []
+    chars = 0
+    for incident in incidents:
+        chunk.append(incident)
+        chars += len(incident.text)
+        if len(chunk) >= CHUNK_INCIDENTS or chars >= CHUNK_CHARS:
+            yield chunk
+            chunk, chars = [], 0
+    if chunk:
+        yield chunk
+
+
+def _score_in_workers(spec: ScorerSpec, incidents: Iterable[Incident], workers: int):
+    # spawn, not fork: a forked copy of a process holding SQLite connections and threads is not safe.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start_worker, initargs=(spec,)) as pool:
+        pending: deque = deque()
+        for chunk in _chunks(incidents):
+            pending.append((chunk, pool.apply_async(_score_chunk, (chunk,))))
+            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
+                done, result = pending.popleft()
+                yield from zip(done, result.get())
+        while pending:
+            done, result = pending.popleft()
+            yield from zip(done, result.get())
+
+
+_worker_scorer = None
+_worker_failure: str | None = None
+
+
+def _start_worker(spec: ScorerSpec) -> None:
+    # An exception here would make the pool start replacement workers for ever; keep it for the first chunk.
+    global _worker_scorer, _worker_failure
+    _die_with_parent()
+    try:
+        _worker_scorer = spec.build()
+    except Exception as exc:  # noqa: BLE001
+        _worker_failure = f"{type(exc).__name__}: {exc}"
+
+
+def _die_with_parent() -> None:
+    """On Linux, end this worker when the scan that started it is killed (SIGKILL leaves no time to tidy up)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _score_chunk(chunk: list[Incident]) -> list[dict]:
+    if _worker_failure is not None:
+        raise RuntimeError(f"a worker could not start: {_worker_failure}")
+    return [score for _, score in _worker_scorer.score(chunk)]
