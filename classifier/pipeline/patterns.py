@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from spacy.matcher import Matcher, PhraseMatcher
+from spacy.matcher import Matcher
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
@@ -36,8 +36,29 @@ def requirements(pattern: list[dict]) -> tuple[tuple[str, frozenset], ...]:
     return tuple(found)
 
 
+# Whitespace beyond a single space (a double space, a tab, a vertical tab from a CAD export) is a token of its
+# own in spaCy; logs are full of it, so a pattern allows any run of it between two of its tokens.
+SPACES = {"IS_SPACE": True, "OP": "*"}
+
+
+def _is_gap(spec: dict) -> bool:
+    """A spec that already matches runs of any token, whitespace included."""
+    op = spec.get("OP", "")
+    return op == "*" or op.startswith("{0,")
+
+
+def allow_spaces(pattern: list[dict]) -> list[dict]:
+    """The pattern with runs of whitespace tokens allowed between its tokens."""
+    spaced: list[dict] = []
+    for spec in pattern:
+        if spaced and not _is_gap(spaced[-1]) and not _is_gap(spec):
+            spaced.append(SPACES)
+        spaced.append(spec)
+    return spaced
+
+
 class PatternSet:
-    """Token and phrase patterns keyed by rule id.
+    """Token and phrase patterns keyed by rule id; a phrase is matched as the token pattern of its words.
 
     spaCy's Matcher calls a Python predicate for every IN list at every token a partial match reaches, which
     made it most of the pipeline's cost. So each rule has its own Matcher, and a rule runs on a doc only if one
@@ -52,14 +73,20 @@ class PatternSet:
         # rule id -> the requirements of each of its token patterns; a rule with an empty tuple always runs.
         self.needs: dict[str, list[tuple]] = {}
         self.attrs: list[str] = []
-        self.phrases = PhraseMatcher(vocab, attr="LOWER")
 
-    def add(self, rule_id: str, patterns) -> None:
-        tokens, phrases = [], []
+    def compile(self, patterns) -> list[list[dict]]:
+        """A rule's patterns (phrases, token patterns or their JSON) as the token patterns the Matcher runs."""
+        tokens = []
         for pattern in patterns:
             if isinstance(pattern, str) and pattern.startswith("["):
                 pattern = json.loads(pattern)
-            (tokens if isinstance(pattern, list) else phrases).append(pattern)
+            if isinstance(pattern, str):
+                pattern = [{"LOWER": token.lower_} for token in self.make_doc(pattern) if not token.is_space]
+            tokens.append(allow_spaces(pattern))
+        return tokens
+
+    def add(self, rule_id: str, patterns) -> None:
+        tokens = self.compile(patterns)
         if tokens:
             matcher = self.matchers.setdefault(rule_id, Matcher(self.vocab, validate=True))
             try:
@@ -73,8 +100,6 @@ class PatternSet:
                 need = tuple((attr, frozenset(strings.add(v) for v in values)) for attr, values in requirements(pattern))
                 needs.append(need)
                 self.attrs.extend(attr for attr, _ in need if attr not in self.attrs)
-        if phrases:
-            self.phrases.add(rule_id, [self.make_doc(p) for p in phrases])
 
     def active(self, doc: Doc) -> list[str]:
         """The rules with a token pattern whose required words are all in doc."""
@@ -90,7 +115,6 @@ class PatternSet:
         found = set()
         for rule_id in self.active(doc):
             found.update((strings[m], s, e) for m, s, e in self.matchers[rule_id](doc, allow_missing=True))
-        found.update((strings[m], s, e) for m, s, e in self.phrases(doc))
         return sorted(found, key=lambda x: (x[1], x[2], x[0]))
 
 
