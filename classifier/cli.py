@@ -168,21 +168,40 @@ def classify(incidents, output, encoding, rules_path, rejects_path, model, rules
               help="Use the threshold that reached this recall on the model's dev data (e.g. 0.95).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also keep the flags in this flag store (SQLite) for review; scanning again adds no flag twice.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: this machine, --workers processes. dask: a dask.distributed cluster, INCIDENTS being a "
+                   "folder, a glob or a file of partitions (CSV, JSON Lines, Parquet); each incident's entries in "
+                   "one partition.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="With --engine dask: the scheduler to use (e.g. tcp://10.0.0.5:8786) [default: a local "
+                   "cluster of --workers processes].")
 @input_options
 @model_options
 @run_options
 @user_errors
-def scan(incidents, crimes, output, threshold, target_recall, db_path, encoding, rules_path, rejects_path, model,
-         rules_only, workers, quiet, resume):
+def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, scheduler, encoding, rules_path,
+         rejects_path, model, rules_only, workers, quiet, resume):
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
     Flags at or above the model's `likely` threshold (precision 0.95 on dev) are banded `likely`; the rest
     `review`.
     """
+    import contextlib
+
     from classifier.flags import crime_covers, make_flag, now
 
     if threshold is not None and target_recall is not None:
         raise click.UsageError("give --threshold or --target-recall, not both")
+    if engine == "dask":
+        from classifier.dask_engine import client_for, partitions, score_partitions
+
+        if resume:
+            raise click.UsageError("--resume applies to --engine local; rerun a Dask scan in full")
+        files = partitions(incidents)
+    elif scheduler:
+        raise click.UsageError("--scheduler needs --engine dask")
+    else:
+        files = [incidents]
     scoring = _scoring(rules_path, model, rules_only, workers)
     rules = scoring.rules
     threshold, likely = _thresholds(scoring.manifest, threshold, target_recall)
@@ -192,17 +211,23 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, encoding,
                 "db": str(db_path.resolve()) if db_path else None}
     counts: dict = {"scanned_at": now(), "scored": 0, "stored": Counter()}
     store = _store(db_path) if db_path else None
-    with _run(command="scan", output=output, columns=FLAG_COLUMNS, rejects_target=rejects_target,
-              inputs=[incidents, crimes], settings=settings, resume=resume, quiet=quiet,
-              state=lambda: {**counts, "stored": dict(counts["stored"])}) as run:
+    with contextlib.ExitStack() as stack, \
+            _run(command="scan", output=output, columns=FLAG_COLUMNS, rejects_target=rejects_target,
+                 inputs=[*files, crimes], settings=settings, resume=resume, quiet=quiet,
+                 state=lambda: {**counts, "stored": dict(counts["stored"])}) as run:
         if run.resumed:
             # The first run's time stamps every flag, so a resumed output is the output of one run.
             counts.update(scanned_at=run.saved["scanned_at"], scored=run.saved["scored"],
                           stored=Counter(run.saved["stored"]))
         stored = counts["stored"]
         linked = read_crimes(crimes, encoding=encoding, on_reject=run.on_reject)
-        stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
-        for incident, score in scoring.score(run.pending(stream)):
+        if engine == "dask":
+            client = stack.enter_context(client_for(scheduler, workers))
+            scored = score_partitions(client, scoring.spec, files, encoding=encoding, on_reject=run.on_reject)
+        else:
+            stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
+            scored = scoring.score(run.pending(stream))
+        for incident, score in scored:
             counts["scored"] += 1
             crimes_of = linked.get(incident.incident_id, [])
             flag = make_flag(incident, score, crimes_of, threshold=threshold, likely=likely, rules=rules,
@@ -321,10 +346,14 @@ def models_root_option(func):
                         help="Where model versions are kept [default: the package's models folder].")(func)
 
 
-def _default_corpus() -> Path:
+def _corpus(corpus: Path | None) -> Path:
+    """The labelled corpus folder: the one given, or the source checkout's; refused if it holds no logs."""
     from classifier.resources import corpus_dir
 
-    return corpus_dir()
+    corpus = corpus or corpus_dir()
+    if not corpus.is_dir() or not any(corpus.glob("*.jsonl")):
+        raise click.ClickException(f"{corpus}: no labelled *.jsonl files; give the corpus folder with --corpus")
+    return corpus
 
 
 @cli.command()
@@ -348,9 +377,7 @@ def train(corpus, models_root, rules_path, c, calibration, seed, set_current):
     from classifier.artefacts import set_current as make_current
     from classifier.training import train_model
 
-    corpus = corpus or _default_corpus()
-    if not corpus.is_dir() or not any(corpus.glob("*.jsonl")):
-        raise click.ClickException(f"{corpus}: no labelled *.jsonl files; give the corpus folder with --corpus")
+    corpus = _corpus(corpus)
     settings = {k: v for k, v in (("C", c), ("calibration", calibration), ("seed", seed)) if v is not None}
     version = train_model(corpus, _load_rules(rules_path), settings=settings, root=models_root, progress=_report)
     m = version.manifest["dev_metrics"]
@@ -401,7 +428,7 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding):
         raise click.ClickException(f"{labelled}: no labelled logs to evaluate")
     from classifier.model import build_word_baseline
 
-    train = list(load_corpus(corpus or _default_corpus(), ("train",)))
+    train = list(load_corpus(_corpus(corpus), ("train",)))
     baseline = build_word_baseline(scorer.manifest.get("settings")).fit(
         analyse_texts(scorer.rule_scorer, (r["text"] for r in train)), [r["label"] for r in train])
     report = run([t for t, _ in records], [g for _, g in records], model_scorer=scorer, baseline=baseline)
@@ -647,7 +674,7 @@ def retrain(reviews_path, db_path, corpus, holdout, force, models_root):
     """
     from classifier.retraining import retrain as run
 
-    corpus = corpus or _default_corpus()
+    corpus = _corpus(corpus)
     with _store(db_path) as store:
         result = run(reviews_path, store, corpus, _load_rules(None), models_root=models_root, holdout_share=holdout,
                      force=force, progress=_report)

@@ -88,7 +88,7 @@ def test_other_encodings_are_read_when_named(tmp_path):
     ("in.jsonl", '{"incident_id": "A", "text": "x"}\n{"incident_id": "B", "text": \n',
      r"in.jsonl: line 2: malformed JSON: Expecting value"),
     ("in.jsonl", '["A", "x"]\n', r"line 1: expected a JSON object, found list"),
-    ("in.txt", "x", r"unknown file type '.txt'; use .csv or .jsonl"),
+    ("in.txt", "x", r"unknown file type '.txt'; use .csv, .jsonl or .parquet"),
 ])
 def test_unreadable_input_is_named(tmp_path, name, content, message):
     path = tmp_path / name

@@ -148,3 +148,59 @@ def test_progress_line_shows_count_rate_and_time_left_on_a_terminal_only(monkeyp
             progress.advance()
         progress.close()
         assert stream.getvalue() == ""
+
+
+def split_sample(folder, parts):
+    """The sample's incidents as `parts` CSV partitions, each incident's entries kept together."""
+    import csv
+
+    folder.mkdir()
+    with open(SAMPLE / "incidents.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = list(reader)
+    ids = list(dict.fromkeys(r[0] for r in rows))
+    for n in range(parts):
+        mine = set(ids[n * len(ids) // parts:(n + 1) * len(ids) // parts])
+        with open(folder / f"part-{n}.csv", "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(header)
+            writer.writerows(r for r in rows if r[0] in mine)
+    return folder
+
+
+def test_dask_engine_on_a_local_cluster_gives_the_flags_of_a_local_scan(tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    from classifier import dask_engine
+
+    parts = split_sample(tmp_path / "parts", 3)
+    invoke("scan", SAMPLE / "incidents.csv", "--crimes", SAMPLE / "crimes.csv", "-o", tmp_path / "local.jsonl",
+           "--workers", 1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        address = cluster.scheduler_address
+        invoke("scan", parts, "--crimes", SAMPLE / "crimes.csv", "-o", tmp_path / "dask.jsonl",
+               "--engine", "dask", "--scheduler", address)
+        # Each worker built the pipeline and loaded the model once, however many partitions it scored.
+        builds = client.run(lambda: dask_engine.worker_scorer.cache_info().misses)
+    assert without_times(tmp_path / "dask.jsonl") == without_times(tmp_path / "local.jsonl")
+    assert len((tmp_path / "local.jsonl").read_text().splitlines()) > 5
+    assert sorted(builds.values()) in ([1, 1], [0, 1])
+
+
+def test_parquet_partitions_read_like_csv(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from classifier.io.readers import read_incidents
+
+    rows = [{"incident_id": f"I{i}", "entry_seq": k, "text": f"entry {k} of {i}"} for i in range(3) for k in (2, 1)]
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    assert [(i.incident_id, i.text) for i in read_incidents(path)] == [
+        (f"I{i}", f"entry 1 of {i}\nentry 2 of {i}") for i in range(3)]
+    pq.write_table(pa.Table.from_pylist([{"id": "x"}]), path)
+    result = CliRunner().invoke(cli, ["classify", str(path), "-o", "-", "--rules-only"])
+    assert result.exit_code == 1
+    assert "missing required column" in result.output and "Traceback" not in result.output

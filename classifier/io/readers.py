@@ -25,7 +25,10 @@ from classifier.labels import LABELS
 INCIDENT_REQUIRED = ("incident_id", "text")
 INCIDENT_KNOWN = ("incident_id", "text", "opened_at", "opening_code", "closing_code", "entry_seq", "entry_time")
 CRIME_REQUIRED = ("crime_id",)
-FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+# The longest incident text scored (all its entries joined), spaCy's own default limit; longer ones are rejected.
+MAX_TEXT_CHARS = 1_000_000
 
 # CAD exports can carry very long narrative fields; the csv module's 128 KiB default would reject them.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -68,7 +71,7 @@ RejectSink = Callable[[Reject], None]
 def file_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise InputError(path, None, f"unknown file type {suffix or '(none)'!r}; use .csv or .jsonl")
+        raise InputError(path, None, f"unknown file type {suffix or '(none)'!r}; use .csv, .jsonl or .parquet")
     return FORMATS[suffix]
 
 
@@ -102,15 +105,42 @@ def _check_not_empty(path: Path) -> None:
 
 
 def read_rows(path: str | Path, required: Iterable[str], *, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:
-    """Yield (line number, row) from a CSV or JSON Lines file; the header must name the required columns."""
+    """Yield (line number, row) from a CSV, JSON Lines or Parquet file; the header must name the required columns.
+
+    For Parquet, which has no lines, the number is the row's (1 for the first row).
+    """
     path = Path(path)
     fmt = file_format(path)
     _check_not_empty(path)
     required = tuple(required)
     if fmt == "csv":
         yield from _csv_rows(path, required, encoding)
+    elif fmt == "parquet":
+        yield from _parquet_rows(path, required)
     else:
         yield from _jsonl_rows(path, encoding)
+
+
+def _parquet_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(path, None, "reading Parquet needs pyarrow: pip install 'incident-classifier[dask]'") from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001  (pyarrow raises several types for a damaged file)
+        raise InputError(path, None, f"not a readable Parquet file ({type(exc).__name__})") from None
+    names = parquet.schema_arrow.names
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise InputError(path, None, f"missing required column{'s' if len(missing) > 1 else ''} "
+                                     f"{', '.join(repr(m) for m in missing)} (the columns are: {', '.join(names)})")
+    number = 0
+    # Batches keep memory flat however large the file.
+    for batch in parquet.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row
 
 
 def _csv_rows(path: Path, required: tuple[str, ...], encoding: str) -> Iterator[tuple[int, dict]]:
@@ -163,7 +193,8 @@ def _jsonl_rows(path: Path, encoding: str) -> Iterator[tuple[int, dict]]:
 def _text(value) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else str(value)
+    # NUL is padding in some exports (raw in CSV, escaped as \u0000 in JSON): it carries nothing.
+    return (value if isinstance(value, str) else str(value)).replace("\x00", "")
 
 
 def _optional(value) -> str | None:
@@ -200,7 +231,17 @@ def read_incidents(
     else:
         groups = _spilled_groups(rows, on_total)
     for group in groups:
-        yield _join_entries(path, group)
+        incident = _join_entries(path, group)
+        if len(incident.text) > MAX_TEXT_CHARS:
+            # A narrative this long is an attachment or a corrupt export, not a log: reading it would take
+            # gigabytes. It goes to the rejects whole, so nothing is lost.
+            if on_reject is not None:
+                on_reject(Reject(str(path), incident.line,
+                                 f"text of {len(incident.text):,} characters is over the limit of "
+                                 f"{MAX_TEXT_CHARS:,} for one incident",
+                                 {"incident_id": incident.incident_id, "entries": len(group), "text": incident.text}))
+            continue
+        yield incident
 
 
 def _usable_incident_rows(path: Path, encoding: str, on_reject: RejectSink | None) -> Iterator[tuple[int, dict]]:
