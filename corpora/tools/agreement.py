@@ -22,7 +22,8 @@ from classifier.labels import NONE  # noqa: E402
 
 
 def main() -> None:
-    first = {r["incident_id"]: r for r in load_corpus(ROOT / "corpora" / "incidents")}
+    first = {r["incident_id"]: r for folder in ("incidents", "force-language")
+             for r in load_corpus(ROOT / "corpora" / folder)}
     total_a, total_b = [], []
     for path in sorted((ROOT / "corpora" / "agreement").glob("second-pass-*.jsonl")):
         second = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -35,7 +36,7 @@ def main() -> None:
               f"{cohen_kappa_score([x != NONE for x in a], [y != NONE for y in b]):.3f} (offence or none)")
         for s, x, y in zip(second, a, b):
             if x != y:
-                print(f"  disagreement {s['incident_id']}: first {x}, second {y}: {s['note']}")
+                print(f"  disagreement {s['incident_id']}: first {x}, second {y}: {s.get('note') or s.get('reason')}")
     print(f"all passes: {len(total_a)} logs, kappa {cohen_kappa_score(total_a, total_b):.3f}")
 
 
