@@ -11,8 +11,8 @@ import click
 
 from classifier import __version__
 from classifier.errors import InputError, ModelError, RuleError
-from classifier.io.readers import Reject, read_crimes, read_incidents
-from classifier.io.writers import FLAG_COLUMNS, REJECT_COLUMNS, SCORE_COLUMNS, STDOUT, RecordWriter
+from classifier.io.readers import read_crimes, read_incidents
+from classifier.io.writers import FLAG_COLUMNS, SCORE_COLUMNS, STDOUT, RecordWriter
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 

@@ -12,6 +12,7 @@ Dask is an optional extra: `pip install 'incident-classifier[dask]'`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 from collections.abc import Iterator
@@ -36,8 +37,10 @@ def partitions(source: str | Path) -> list[Path]:
     return found
 
 
+@contextlib.contextmanager
 def client_for(scheduler: str | None, workers: int):
-    """A client of the cluster at SCHEDULER, or of a local cluster of `workers` single-threaded processes."""
+    """A client of the cluster at SCHEDULER, or of a local cluster of `workers` single-threaded processes
+    that is shut down with it."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -45,11 +48,15 @@ def client_for(scheduler: str | None, workers: int):
                          "needs the dask extra: pip install 'incident-classifier[dask]'") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="30s")
+            client = Client(scheduler, timeout="30s")
         except OSError as exc:
             raise InputError(scheduler, None, f"cannot reach the Dask scheduler ({exc})") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    return Client(cluster)
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
 
 
 def score_partitions(client, spec: ScorerSpec, files: list[Path], *, encoding: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
+from classifier.pipeline.tokenizer import source_span
 from classifier.ruleset import EXCLUDING_CATEGORIES
 from classifier.scoring import score_record
 
@@ -25,7 +26,9 @@ def explain_text(scorer, text: str) -> str:
     out.append("  " + " ".join(shown))
     out.append("CONTEXT TRIGGERS")
     triggers = doc.spans[TRIGGERS_KEY] if TRIGGERS_KEY in doc.spans else []
-    out.extend(f"  {t.text!r} at {t.start_char}-{t.end_char}" for t in triggers)
+    for trigger in triggers:
+        start, end, text = source_span(doc, trigger.start_char, trigger.end_char)
+        out.append(f"  {text!r} at {start}-{end}")
     if not triggers:
         out.append("  (none)")
     out.append("CUES")

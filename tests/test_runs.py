@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from click.testing import CliRunner
 
 from classifier.cli import cli

@@ -13,6 +13,7 @@ from spacy.tokens import Doc
 
 from classifier.pipeline.extensions import CONTEXT_ATTRS, CUES_KEY, TRIGGERS_KEY
 from classifier.pipeline.patterns import RuleMatcherComponent
+from classifier.pipeline.tokenizer import source_span
 from classifier.ruleset import ContextRule
 
 
@@ -84,8 +85,9 @@ class CueContext(RuleMatcherComponent):
                 if rule.targets and cue._.rule_kind not in rule.targets and cue.label_ not in rule.targets:
                     continue
                 if cue.start < hi and cue.end > lo:
-                    found.append({"category": rule.category, "rule": rule.id, "text": doc[start:end].text,
-                                  "start": doc[start].idx, "end": doc[end - 1].idx + len(doc[end - 1])})
+                    first, last, text = source_span(doc, doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
+                    found.append({"category": rule.category, "rule": rule.id, "text": text,
+                                  "start": first, "end": last})
                     setattr(cue._, CONTEXT_ATTRS[rule.category], True)
             cue._.triggers = found
         return doc

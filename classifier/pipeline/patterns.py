@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from spacy.attrs import SENT_START
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
@@ -36,27 +37,6 @@ def requirements(pattern: list[dict]) -> tuple[tuple[str, frozenset], ...]:
     return tuple(found)
 
 
-# Whitespace beyond a single space (a double space, a tab, a vertical tab from a CAD export) is a token of its
-# own in spaCy; logs are full of it, so a pattern allows any run of it between two of its tokens.
-SPACES = {"IS_SPACE": True, "OP": "*"}
-
-
-def _is_gap(spec: dict) -> bool:
-    """A spec that already matches runs of any token, whitespace included."""
-    op = spec.get("OP", "")
-    return op == "*" or op.startswith("{0,")
-
-
-def allow_spaces(pattern: list[dict]) -> list[dict]:
-    """The pattern with runs of whitespace tokens allowed between its tokens."""
-    spaced: list[dict] = []
-    for spec in pattern:
-        if spaced and not _is_gap(spaced[-1]) and not _is_gap(spec):
-            spaced.append(SPACES)
-        spaced.append(spec)
-    return spaced
-
-
 class PatternSet:
     """Token and phrase patterns keyed by rule id; a phrase is matched as the token pattern of its words.
 
@@ -82,7 +62,7 @@ class PatternSet:
                 pattern = json.loads(pattern)
             if isinstance(pattern, str):
                 pattern = [{"LOWER": token.lower_} for token in self.make_doc(pattern) if not token.is_space]
-            tokens.append(allow_spaces(pattern))
+            tokens.append(pattern)
         return tokens
 
     def add(self, rule_id: str, patterns) -> None:
@@ -101,20 +81,57 @@ class PatternSet:
                 needs.append(need)
                 self.attrs.extend(attr for attr, _ in need if attr not in self.attrs)
 
-    def active(self, doc: Doc) -> list[str]:
-        """The rules with a token pattern whose required words are all in doc."""
-        columns = doc.to_array(self.attrs).reshape(len(doc), len(self.attrs)) if self.attrs else None
-        present = {attr: set(columns[:, i].tolist()) for i, attr in enumerate(self.attrs)}
-        return [
-            rule_id for rule_id, needs in self.needs.items()
-            if any(all(not present[attr].isdisjoint(values) for attr, values in need) for need in needs)
-        ]
+    def active(self, doc: Doc) -> dict[str, tuple[int, int]]:
+        """The rules with a token pattern whose required words are all in doc, each with the tokens to search.
+
+        A match must contain a token of each of its pattern's required sets; the window runs from the sentence
+        before the first such token (of the set found least often) to the sentence after the last one, so a
+        pattern that crosses a sentence boundary is still found. A rule with a pattern that requires nothing
+        is searched in the whole doc.
+        """
+        if not len(doc):
+            return {}
+        columns = doc.to_array(self.attrs).reshape(len(doc), len(self.attrs)).T.tolist() if self.attrs else []
+        present = {attr: set(column) for attr, column in zip(self.attrs, columns)}
+        where: dict[str, dict[int, list[int]]] = {}
+        sentence: list[int] = []
+        bounds: list[int] = []
+        windows = {}
+        for rule_id, needs in self.needs.items():
+            met = [need for need in needs if all(not present[attr].isdisjoint(values) for attr, values in need)]
+            if not met:
+                continue
+            if not all(met):
+                windows[rule_id] = (0, len(doc))
+                continue
+            if not where:
+                # Built once per doc, and only for a doc where some rule may match.
+                for attr, column in zip(self.attrs, columns):
+                    index = where[attr] = {}
+                    for i, value in enumerate(column):
+                        index.setdefault(value, []).append(i)
+                for i, flag in enumerate(doc.to_array([SENT_START]).tolist()):
+                    if flag == 1 or i == 0:
+                        bounds.append(i)
+                    sentence.append(len(bounds) - 1)
+                bounds.append(len(doc))
+            lo, hi = len(doc), 0
+            for need in met:
+                anchor = min(
+                    ([i for value in values & present[attr] for i in where[attr][value]] for attr, values in need),
+                    key=len,
+                )
+                lo = min(lo, bounds[max(sentence[min(anchor)] - 1, 0)])
+                hi = max(hi, bounds[min(sentence[max(anchor)] + 2, len(bounds) - 1)])
+            windows[rule_id] = (lo, hi)
+        return windows
 
     def __call__(self, doc: Doc) -> list[tuple[str, int, int]]:
         strings = self.vocab.strings
         found = set()
-        for rule_id in self.active(doc):
-            found.update((strings[m], s, e) for m, s, e in self.matchers[rule_id](doc, allow_missing=True))
+        for rule_id, (lo, hi) in self.active(doc).items():
+            span = doc[lo:hi] if (lo, hi) != (0, len(doc)) else doc
+            found.update((strings[m], lo + s, lo + e) for m, s, e in self.matchers[rule_id](span, allow_missing=True))
         return sorted(found, key=lambda x: (x[1], x[2], x[0]))
 
 

@@ -13,6 +13,7 @@ from spacy.tokens import Doc
 
 from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
 from classifier.pipeline.extensions import CONTEXT_ATTRS, CUES_KEY
+from classifier.pipeline.tokenizer import source_span
 from classifier.ruleset import EXCLUDING_CATEGORIES
 
 
@@ -46,9 +47,10 @@ class IncidentScorer:
         evidence = []
         for cue in cues:
             context = [c for c, attr in CONTEXT_ATTRS.items() if getattr(cue._, attr)]
+            start, end, text = source_span(doc, cue.start_char, cue.end_char)
             evidence.append({
-                "rule": cue.id_, "label": cue.label_, "text": cue.text,
-                "start": cue.start_char, "end": cue.end_char, "context": context,
+                "rule": cue.id_, "label": cue.label_, "text": text,
+                "start": start, "end": end, "context": context,
                 "triggers": cue._.triggers or [], "kind": cue._.rule_kind, "entry": cue[0]._.entry,
             })
             if any(c in EXCLUDING_CATEGORIES for c in context):
