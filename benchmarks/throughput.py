@@ -8,7 +8,7 @@ CSV, then times in the same run, each in its own process:
 - a compiled-regex keyword scan (the keyword baseline's words in one alternation) reading the same CSV;
 - `classify --rules-only` and `classify` with the default model, with 1 worker and with 2.
 Prints words per second, the ratio to the regex scan, and the peak memory of the whole process tree (the
-scan and its workers, sampled every 0.1 s): as PSS, which splits pages the processes share (libraries'
+scan and its workers, sampled every 0.5 s): as PSS, which splits pages the processes share (libraries'
 code) among them and so counts each page once, and as summed RSS, which counts shared pages once per
 process; and the peak RSS of the main process alone.
 
@@ -112,7 +112,8 @@ def timed(command: list[str]) -> tuple[float, float, float, float]:
     while process.poll() is None:
         rss, pss, main = _tree_memory(process.pid)
         peak_rss, peak_pss, peak_main = max(peak_rss, rss), max(peak_pss, pss), max(peak_main, main)
-        time.sleep(0.1)
+        # Reading /proc costs CPU; sampled more often, it slowed the two-worker runs, which use both cores.
+        time.sleep(0.5)
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{process.stderr.read()}")
