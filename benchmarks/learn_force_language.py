@@ -49,6 +49,12 @@ def run(*args, cwd: Path) -> str:
     return result.stdout + result.stderr
 
 
+def write_logs(path: Path, records: list[dict]) -> None:
+    """The logs as a force would export them: no label, phrasing or note."""
+    keep = ("incident_id", "opened_at", "opening_code", "closing_code", "text")
+    path.write_text("".join(json.dumps({k: r[k] for k in keep}) + "\n" for r in records), encoding="utf-8")
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -67,8 +73,7 @@ def main() -> None:
     old = json.loads((models / "current.json").read_text())["version"]
     db = work / "flags.sqlite"
     incidents = work / "incidents.jsonl"
-    incidents.write_text("".join(json.dumps({k: r[k] for k in ("incident_id", "opened_at", "opening_code",
-                                                               "closing_code", "text")}) + "\n" for r in logs))
+    write_logs(incidents, logs)
     crimes = work / "crimes.jsonl"
     crimes.write_text(json.dumps({"crime_id": "none", "incident_id": "none"}) + "\n")
 
@@ -100,8 +105,7 @@ def main() -> None:
 
     held = [r for r in logs if holdout(r["incident_id"], HOLDOUT)]
     held_file = work / "held-out.jsonl"
-    held_file.write_text("".join(json.dumps({k: r[k] for k in ("incident_id", "opened_at", "opening_code",
-                                                               "closing_code", "text")}) + "\n" for r in held))
+    write_logs(held_file, held)
     table = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))  # model -> phrasing -> [pos, caught, neg, false]
     for version in dict.fromkeys([old, new]):
         threshold = read_manifest(models / version)["thresholds"]["review"]

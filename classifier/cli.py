@@ -80,20 +80,24 @@ def model_options(func):
     return func
 
 
-def _scorer(rules_path, model, rules_only):
-    """A scorer in this process, and the model manifest (None for the rules alone)."""
+def _spec(rules_path, model, rules_only):
     from classifier.artefacts import resolve
     from classifier.runner import ScorerSpec
 
-    scorer = ScorerSpec(rules_path, None if rules_only else resolve(model)).build()
+    return ScorerSpec(rules_path, None if rules_only else resolve(model))
+
+
+def _scorer(rules_path, model, rules_only):
+    """A scorer in this process, and the model manifest (None for the rules alone)."""
+    scorer = _spec(rules_path, model, rules_only).build()
     return scorer, getattr(scorer, "manifest", None)
 
 
 def _scoring(rules_path, model, rules_only, workers: int = 1):
-    from classifier.artefacts import resolve
-    from classifier.runner import ScorerSpec, Scoring
+    """Scoring for a long run: checked here, done here or in `workers` processes."""
+    from classifier.runner import Scoring
 
-    return Scoring(ScorerSpec(rules_path, None if rules_only else resolve(model)), workers=workers)
+    return Scoring(_spec(rules_path, model, rules_only), workers=workers)
 
 
 def run_options(func):
@@ -217,8 +221,8 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, s
                  state=lambda: {**counts, "stored": dict(counts["stored"])}) as run:
         if run.resumed:
             # The first run's time stamps every flag, so a resumed output is the output of one run.
-            counts.update(scanned_at=run.saved["scanned_at"], scored=run.saved["scored"],
-                          stored=Counter(run.saved["stored"]))
+            counts.update(scanned_at=run.resumed["scanned_at"], scored=run.resumed["scored"],
+                          stored=Counter(run.resumed["stored"]))
         stored = counts["stored"]
         linked = read_crimes(crimes, encoding=encoding, on_reject=run.on_reject)
         if engine == "dask":

@@ -25,12 +25,11 @@ class Run:
         """state: what else the checkpoint must carry (counters, the run's timestamp), read at each save."""
         if resume and output == STDOUT:
             raise ResumeError("--resume needs an output file: a stream already sent cannot be taken back")
-        self.output = output
-        self.rejects_target = rejects_target
         self.progress = Progress(quiet=quiet)
         self.extra_state = state or dict
         self.checkpoint = None if output == STDOUT else Checkpoint(output, fingerprint)
         saved = self.checkpoint.resume() if (resume and self.checkpoint) else None
+        # The checkpoint carried on from (positions and the caller's state), or None when starting afresh.
         self.resumed = saved
         self.skip_incidents = saved["incidents"] if saved else 0
         self.skip_rejects = saved["rejects"] if saved else 0
@@ -45,11 +44,6 @@ class Run:
             raise
         self.incidents_done = self.skip_incidents
         self.rejects_seen = 0
-
-    @property
-    def saved(self) -> dict:
-        """What the checkpoint resumed from carried besides positions (empty when starting afresh)."""
-        return self.resumed or {}
 
     def on_reject(self, reject: Reject) -> None:
         self.rejects_seen += 1
