@@ -14,6 +14,11 @@ the corpus or the rules:
    the incident id) and promotes the candidate only if it passes the gate;
 5. `classify` the held-out logs, which the candidate never trained on, with the old and the new model.
 
+With `--poison`, every decision is turned round (offences decided `no_crime`, innocent logs decided `crime`
+with their phrasing group's label): a batch that contradicts what the logs say. If the gate refuses it
+before training, it is run again with `--force` in the scratch folder, to show what the gate's figures say
+of the candidate such a batch makes.
+
 Prints the gate's decision, and recall and false flags on the held-out logs per phrasing, current model
 against candidate (promoted or not). The package's own
 models folder is copied, never changed.
@@ -63,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logs", type=Path, default=ROOT / "corpora" / "force-language" / "nw-logs.jsonl")
     parser.add_argument("--keep", action="store_true", help="Keep the scratch folder and print where it is.")
+    parser.add_argument("--poison", action="store_true", help="Decide every log the wrong way round.")
     args = parser.parse_args()
     logs = read_jsonl(args.logs)
     gold = {r["incident_id"]: r for r in logs}
@@ -83,25 +89,30 @@ def main() -> None:
     unflagged = len(logs) - len(flagged)
     run("review", "sample", incidents, "--n", unflagged, "--seed", 1, "--db", db, "--model", models / old, cwd=work)
 
+    group_label = {r["phrasing"]: r["label"] for r in logs if r["label"] != "none"}
     reviews = work / "decisions.jsonl"
     with open(reviews, "w", encoding="utf-8") as fh:
         for r in logs:
-            decision = {"incident_id": r["incident_id"], "reviewer": "qa-nw", "reviewed_at": "2026-11-20T09:00:00"}
-            if r["label"] == "none":
+            decision = {"incident_id": r["incident_id"], "reviewer": "qa", "reviewed_at": "2026-11-20T09:00:00"}
+            if (r["label"] == "none") != args.poison:
                 decision["outcome"] = "no_crime"
             else:
-                decision.update(outcome="crime", label=r["label"])
+                decision.update(outcome="crime", label=r["label"] if r["label"] != "none" else group_label[r["phrasing"]])
             fh.write(json.dumps(decision) + "\n")
     run("review", "import", reviews, "--db", db, cwd=work)
     run("review", "export", "-o", work / "reviews.jsonl", "--db", db, cwd=work)
-    report = run("retrain", "--reviews", work / "reviews.jsonl", "--db", db, "--models", models,
-                 "--corpus", ROOT / "corpora" / "incidents", cwd=work).strip()
+    retrain = ["retrain", "--reviews", work / "reviews.jsonl", "--db", db, "--models", models,
+               "--corpus", ROOT / "corpora" / "incidents"]
+    report = run(*retrain, cwd=work).strip()
     print(report)
-    found = re.search(r"candidate (\S+) \(parent", report)
+    if args.poison and "no candidate trained" in report:
+        print("\nagain with --force, to see the gate's figures for the candidate this batch makes:")
+        report = run(*retrain, "--force", cwd=work).strip()
+        print(report)
+    found = re.search(r"candidate (\S+) \(parent \S+\): (\w+)", report)
     if found is None:
         sys.exit("retrain trained no candidate")
-    new = found.group(1)
-    promoted = json.loads((models / "current.json").read_text())["version"] == new
+    new, decision = found.groups()
 
     held = [r for r in logs if holdout(r["incident_id"], HOLDOUT)]
     held_file = work / "held-out.jsonl"
@@ -123,7 +134,7 @@ def main() -> None:
                 row[3] += flagged
 
     print(f"\nheld-out logs (never trained on): {len(held)} of {len(logs)}; current {old}, candidate {new} "
-          f"({'promoted' if promoted else 'NOT promoted by the gate'})")
+          f"({decision})")
     print(f"{'phrasing':16} {'offences':>8} {'current':>8} {'candidate':>10} {'false flags current -> candidate':>33}")
     totals = defaultdict(lambda: [0, 0, 0, 0])
     for phrasing in sorted(table[old]):

@@ -673,8 +673,10 @@ def report(output, db_path, label, limit):
 def retrain(reviews_path, db_path, corpus, holdout, force, models_root):
     """Train a candidate on the corpus plus reviewed outcomes; promote it only if it is no worse.
 
-    The candidate and the current model are scored on the corpus test split and on held-out reviews; the
-    candidate is promoted only if recall does not fall and F1 falls by no more than 0.01 on both.
+    The candidate and the current model are scored on the corpus test split and on held-out reviews. The
+    candidate is promoted only if it misses no more of their offences (counted together), F1 falls by no
+    more than 0.01 on each, and on the corpus test split recall and F1 stay at least 0.95 and the
+    calibration error at most 0.05.
     """
     from classifier.retraining import retrain as run
 
@@ -688,7 +690,9 @@ def retrain(reviews_path, db_path, corpus, holdout, force, models_root):
     for name, pair in result["gate"].items():
         cur, cand = pair["current"], pair["candidate"]
         click.echo(f"{name:18} current recall {cur['recall']:.3f} F1 {cur['f1']:.3f} | candidate recall "
-                   f"{cand['recall']:.3f} F1 {cand['f1']:.3f} ({cand['n']} logs)")
+                   f"{cand['recall']:.3f} F1 {cand['f1']:.3f} ({cand['n']} logs, {cand['offences']} offences)")
+    for failure in result["gate_failures"]:
+        click.echo(f"gate: {failure}")
     if result["candidate"] is None:
         click.echo(f"no candidate trained (current {result['parent']}): {result['decision']}; --force to train "
                    "and promote anyway")

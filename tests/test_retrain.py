@@ -73,6 +73,7 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
     manifest = json.loads((root / current["version"] / "manifest.json").read_text())
     assert manifest["lineage"]["parent"] == small_model.version and manifest["lineage"]["decision"] == "forced"
     assert manifest["lineage"]["contradiction"]["suspicious"] is True
+    assert manifest["lineage"]["gate_failures"][0] == "the batch contradicts the current model too often"
     assert "forced" in runner.invoke(cli, ["models", "list", "--models", str(root)]).output
     assert set(manifest["lineage"]["gate"]) == {"corpus_test", "held_out_reviews"}
 
@@ -102,11 +103,47 @@ def test_reviews_of_incidents_without_text_are_refused(gate_model, gate_corpus, 
     assert f"Error: {reviews}: line 1: incident 'X-1' has no log text in the flag store" in result.output
 
 
-def test_the_gate_rule():
-    from classifier.retraining import Scores, passes
+def _pair(current, candidate):
+    from classifier.retraining import Scores
 
-    current = Scores(recall=0.95, f1=0.90, n=100)
-    assert passes(current, Scores(recall=0.95, f1=0.895, n=100))
-    assert not passes(current, Scores(recall=0.94, f1=0.95, n=100))
-    assert not passes(current, Scores(recall=0.96, f1=0.885, n=100))
-    assert passes(current, Scores(recall=0.0, f1=0.0, n=0))  # nothing held out: judged on the corpus alone
+    return {"current": Scores(**current), "candidate": Scores(**candidate)}
+
+
+GOOD_TEST = dict(recall=0.99, f1=0.98, n=400, offences=200, caught=198, ece=0.02)
+
+
+def test_the_gate_counts_missed_offences_over_both_sets():
+    from classifier.retraining import gate_failures
+
+    # One corpus offence lost, five force offences gained: fewer offences missed in all, so promoted.
+    traded = {"corpus_test": _pair(GOOD_TEST, {**GOOD_TEST, "recall": 0.985, "caught": 197}),
+              "held_out_reviews": _pair(dict(recall=0.5, f1=0.6, n=30, offences=20, caught=10, ece=0.2),
+                                        dict(recall=0.75, f1=0.8, n=30, offences=20, caught=15, ece=0.1))}
+    assert gate_failures(traded) == []
+    # The same loss with nothing gained elsewhere: refused, whatever F1 does.
+    lost = {"corpus_test": _pair(GOOD_TEST, {**GOOD_TEST, "recall": 0.985, "caught": 197, "f1": 0.99}),
+            "held_out_reviews": _pair(dict(recall=0.5, f1=0.6, n=30, offences=20, caught=10, ece=0.2),
+                                      dict(recall=0.5, f1=0.7, n=30, offences=20, caught=10, ece=0.1))}
+    assert gate_failures(lost) == ["recall fell: the candidate misses 13 of the 220 offences judged on, the "
+                                   "current model 12"]
+    # No reviews held out: judged on the corpus alone.
+    alone = {"corpus_test": _pair(GOOD_TEST, GOOD_TEST),
+             "held_out_reviews": _pair(dict(recall=float("nan"), f1=float("nan"), n=0),
+                                       dict(recall=float("nan"), f1=float("nan"), n=0))}
+    assert gate_failures(alone) == []
+
+
+def test_the_gate_refuses_an_f1_fall_on_either_set_and_a_candidate_below_the_targets():
+    from classifier.retraining import gate_failures
+
+    held = dict(recall=0.5, f1=0.6, n=30, offences=20, caught=10, ece=0.2)
+    f1_fall = {"corpus_test": _pair(GOOD_TEST, {**GOOD_TEST, "f1": 0.965}),
+               "held_out_reviews": _pair(held, {**held, "f1": 0.58})}
+    assert gate_failures(f1_fall) == ["corpus_test: F1 fell from 0.980 to 0.965, more than 0.01",
+                                      "held_out_reviews: F1 fell from 0.600 to 0.580, more than 0.01"]
+    # Within the F1 tolerance of a current model that is itself below target, but below the targets.
+    weak = dict(recall=0.94, f1=0.945, n=400, offences=200, caught=188, ece=0.06)
+    below = {"corpus_test": _pair(weak, {**weak, "ece": 0.07}), "held_out_reviews": _pair(held, held)}
+    assert gate_failures(below) == ["corpus_test: the candidate's recall 0.940 misses the target 0.95",
+                                    "corpus_test: the candidate's F1 0.945 misses the target 0.95",
+                                    "corpus_test: the candidate's calibration error 0.070 misses the target 0.05"]
