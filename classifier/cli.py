@@ -490,7 +490,7 @@ def review_queue(db_path, label, since, until, code, limit):
     for r in rows:
         click.echo(f"{r['incident_id']:22} {r['label']:24} {r['confidence']:.3f} {r['band'] or '':7} "
                    f"{(r['opened_at'] or '')[:16]:16} {(r['closing_code'] or '')[:30]}")
-    _report(f"{len(rows)} open flags shown")
+    _report(f"{len(rows)} open flag{'' if len(rows) == 1 else 's'} shown")
 
 
 @review.command("show")
