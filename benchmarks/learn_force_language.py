@@ -97,7 +97,8 @@ def main() -> None:
             if (r["label"] == "none") != args.poison:
                 decision["outcome"] = "no_crime"
             else:
-                decision.update(outcome="crime", label=r["label"] if r["label"] != "none" else group_label[r["phrasing"]])
+                label = r["label"] if r["label"] != "none" else group_label[r["phrasing"]]
+                decision.update(outcome="crime", label=label)
             fh.write(json.dumps(decision) + "\n")
     run("review", "import", reviews, "--db", db, cwd=work)
     run("review", "export", "-o", work / "reviews.jsonl", "--db", db, cwd=work)

@@ -34,11 +34,12 @@ MAX_F1_DROP = 0.01
 # What every default model must reach on the corpus test split (the model's acceptance targets): a candidate
 # that gains a force's words but falls below them is not promoted.
 TARGETS = {"recall": 0.95, "f1": 0.95, "ece": 0.05}
-# A reviewed incident counts as this many corpus logs: a night's reviews are few beside the corpus, and they
-# are the force's own language.
 GATE_RULE = (f"the candidate misses no more of the offences of the corpus test split and the held-out reviews, "
              f"counted together; F1 falls by no more than {MAX_F1_DROP} on each; on the corpus test split recall "
              f"and F1 >= {TARGETS['recall']}, calibration error <= {TARGETS['ece']}")
+CONTRADICTED = "the batch contradicts the current model too often"
+# A reviewed incident counts as this many corpus logs: a night's reviews are few beside the corpus, and they
+# are the force's own language.
 REVIEW_WEIGHT = 5.0
 REQUIRED = ("incident_id", "outcome", "reviewer", "reviewed_at")
 # A batch that rejects many flags the current model is sure of would teach it to miss offences: such a batch
@@ -145,7 +146,7 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
         f"{CONFIDENT:.0%} sure of")
     if check["suspicious"] and not force:
         return {"candidate": None, "parent": parent["version"], "decision": "refused", "gate": {},
-                "gate_failures": ["the batch contradicts the current model too often"], "contradiction": check}
+                "gate_failures": [CONTRADICTED], "contradiction": check}
     candidate = train_model(corpus, rules, settings={**parent.get("settings", {}), **(settings or {})},
                             root=models_root, progress=say, extra_train=train_part, extra_weight=REVIEW_WEIGHT,
                             lineage={"parent": parent["version"], "reviews": {"file": Path(reviews).name,
@@ -167,7 +168,7 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     }
     failures = gate_failures(results)
     if check["suspicious"]:
-        failures.insert(0, "the batch contradicts the current model too often")
+        failures.insert(0, CONTRADICTED)
     decision = "promoted" if not failures else ("forced" if force else "refused")
     gate = {name: {who: scores.__dict__ for who, scores in pair.items()} for name, pair in results.items()}
     manifest = read_manifest(candidate.folder)
