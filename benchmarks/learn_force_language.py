@@ -10,8 +10,8 @@ the corpus or the rules:
 2. `review sample` every incident the scan did not flag, as an inspector's audit would;
 3. `review import` a decision for every flag and sampled incident: the log's label (`crime` + label, or
    `no_crime`), as a reviewer who knows the local words would decide;
-4. `review export`, then `retrain --reviews`, which holds out 30% of the reviewed incidents (by a hash of
-   the incident id) and promotes the candidate only if it passes the gate;
+4. `review export`, then `retrain --reviews`, which holds out 30% (`--holdout`) of the reviewed incidents
+   (by a hash of the incident id) and promotes the candidate only if it passes the gate;
 5. `classify` the held-out logs, which the candidate never trained on, with the old and the new model.
 
 With `--poison`, every decision is turned round (offences decided `no_crime`, innocent logs decided `crime`
@@ -43,8 +43,6 @@ from classifier.artefacts import read_manifest  # noqa: E402
 from classifier.resources import models_dir  # noqa: E402
 from classifier.retraining import holdout  # noqa: E402
 
-HOLDOUT = 0.3
-
 
 def run(*args, cwd: Path) -> str:
     command = [sys.executable, "-c", "from classifier.cli import main; main()", *map(str, args)]
@@ -69,6 +67,7 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, default=ROOT / "corpora" / "force-language" / "nw-logs.jsonl")
     parser.add_argument("--keep", action="store_true", help="Keep the scratch folder and print where it is.")
     parser.add_argument("--poison", action="store_true", help="Decide every log the wrong way round.")
+    parser.add_argument("--holdout", type=float, default=0.3, help="Share of reviews retrain holds out (default 0.3).")
     args = parser.parse_args()
     logs = read_jsonl(args.logs)
     gold = {r["incident_id"]: r for r in logs}
@@ -103,7 +102,7 @@ def main() -> None:
     run("review", "import", reviews, "--db", db, cwd=work)
     run("review", "export", "-o", work / "reviews.jsonl", "--db", db, cwd=work)
     retrain = ["retrain", "--reviews", work / "reviews.jsonl", "--db", db, "--models", models,
-               "--corpus", ROOT / "corpora" / "incidents"]
+               "--corpus", ROOT / "corpora" / "incidents", "--holdout", args.holdout]
     report = run(*retrain, cwd=work).strip()
     print(report)
     if args.poison and "no candidate trained" in report:
@@ -115,7 +114,7 @@ def main() -> None:
         sys.exit("retrain trained no candidate")
     new, decision = found.groups()
 
-    held = [r for r in logs if holdout(r["incident_id"], HOLDOUT)]
+    held = [r for r in logs if holdout(r["incident_id"], args.holdout)]
     held_file = work / "held-out.jsonl"
     write_logs(held_file, held)
     table = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))  # model -> phrasing -> [pos, caught, neg, false]
