@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+PLACES = 6
+
+
+def round_down(threshold: float) -> float:
+    """A threshold to the manifest's six places, rounded down.
+
+    A threshold is the confidence of one dev log; rounding it up would leave that log below it.
+    """
+    return math.floor(threshold * 10**PLACES) / 10**PLACES
 
 
 def pr_points(confidence, positive) -> list[tuple[float, float, float]]:
@@ -51,7 +63,6 @@ def precision_at_recall(points, target: float) -> float:
 
 def thin_curve(points, keep: int = 200) -> list[list[float]]:
     """A manifest-sized curve: at most `keep` points, always including the ends."""
-    if len(points) <= keep:
-        return [list(map(lambda v: round(v, 6), p)) for p in points]
-    idx = np.unique(np.linspace(0, len(points) - 1, keep).astype(int))
-    return [[round(v, 6) for v in points[i]] for i in idx]
+    if len(points) > keep:
+        points = [points[i] for i in np.unique(np.linspace(0, len(points) - 1, keep).astype(int))]
+    return [[round_down(t), round(p, PLACES), round(r, PLACES)] for t, p, r in points]

@@ -16,7 +16,7 @@ from classifier.labels import NONE
 from classifier.model import DEFAULT_SETTINGS, build_estimator
 from classifier.ruleset import RuleSet
 from classifier.scoring import RuleScorer
-from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, thin_curve,
+from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, round_down, thin_curve,
                                    threshold_for_precision, threshold_for_recall)
 
 # The default threshold is the confidence that reached recall 0.97 on dev: the aim is 0.95 on unseen logs,
@@ -62,12 +62,12 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     confidence = 1.0 - proba[:, classes.index(NONE)]
     positive = np.asarray(y_dev) != NONE
     points = pr_points(confidence, positive)
-    review = threshold_for_recall(points, TARGET_RECALL)
-    likely = max(threshold_for_precision(points, LIKELY_PRECISION), review)
+    review = round_down(threshold_for_recall(points, TARGET_RECALL))
+    likely = max(round_down(threshold_for_precision(points, LIKELY_PRECISION)), review)
     report = binary_report(y_dev, offence_decisions(proba, classes, review))
     dev_metrics = {
         "n": len(dev),
-        "threshold": round(review, 6),
+        "threshold": review,
         "precision": round(report.precision, 4),
         "recall": round(report.recall, 4),
         "f1": round(report.f1, 4),
@@ -84,8 +84,8 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
         "settings": settings,
         "dev_metrics": dev_metrics,
         "thresholds": {
-            "review": round(review, 6),
-            "likely": round(likely, 6),
+            "review": review,
+            "likely": likely,
             "target_recall": TARGET_RECALL,
             "likely_precision": LIKELY_PRECISION,
             "dev_curve": thin_curve(points),

@@ -150,3 +150,22 @@ def test_threshold_choice_by_meaning():
     assert threshold_for_precision(points, 1.0) == 0.8
     assert recall_at_precision(points, 0.75) == 1.0
     assert precision_at_recall(points, 1.0) == pytest.approx(4 / 5)
+
+
+def test_stored_thresholds_keep_the_dev_log_that_set_them(small_model, small_corpus, rules):
+    """A threshold is one dev log's confidence: stored to six places, it must still flag that log."""
+    from classifier.analysis import analyse
+    from classifier.evaluation import binary_report, offence_decisions
+    from classifier.scoring import RuleScorer
+    from classifier.thresholds import round_down, thin_curve
+
+    estimator, manifest = load_model(small_model.folder, rules_version=rules.version)
+    dev = list(load_corpus(small_corpus, ("dev",)))
+    records = [analyse(doc) for doc in RuleScorer(rules).docs(r["text"] for r in dev)]
+    proba = estimator.predict_proba(records)
+    decided = offence_decisions(proba, estimator.classes_, manifest["thresholds"]["review"])
+    assert round(binary_report([r["label"] for r in dev], decided).recall, 4) == manifest["dev_metrics"]["recall"]
+
+    assert round_down(0.5891628) == 0.589162 and round_down(0.25) == 0.25
+    curve = thin_curve([(0.9999996, 1.0, 0.5), (0.4000004, 0.5, 1.0)])
+    assert [t for t, _, _ in curve] == [0.999999, 0.4]
