@@ -623,11 +623,12 @@ def review_stats_command(db_path, as_json):
         return
     click.echo("flags: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["flags"].items())) or "flags: none")
     click.echo("decisions: " + (", ".join(f"{k} {v}" for k, v in sorted(stats["reviews"].items())) or "none"))
-    click.echo(f"{'confidence':12}{'decided':>9}{'offence precision':>19}{'missed crimes':>15}")
+    # "unrecorded": the share decided `crime`, i.e. offences the force had not recorded (not `already_recorded`).
+    click.echo(f"{'confidence':12}{'decided':>9}{'offence precision':>19}{'unrecorded':>12}")
     for b in stats["by_confidence"]:
         prec = "-" if b["offence_precision"] is None else f"{b['offence_precision']:.3f}"
         miss = "-" if b["missed_crime_rate"] is None else f"{b['missed_crime_rate']:.3f}"
-        click.echo(f"{b['confidence']:12}{b['decided']:9}{prec:>19}{miss:>15}")
+        click.echo(f"{b['confidence']:12}{b['decided']:9}{prec:>19}{miss:>12}")
     a = stats["agreement"]
     click.echo(f"reviewer agreement: {a['pairs']} incidents decided by two reviewers"
                + (f", {a['agree']} agree, kappa {a['kappa']:.3f}" if a["pairs"] else ""))
