@@ -28,6 +28,8 @@ def method_report(gold: list[str], proba: np.ndarray, threshold: float) -> dict:
         "precision": round(rep.precision, 4),
         "recall": round(rep.recall, 4),
         "f1": round(rep.f1, 4),
+        "offences": rep.positives,
+        "caught": rep.tp,
         "recall_at_precision_0.9": round(recall_at_precision(points, 0.9), 4),
         "precision_at_recall_0.95": round(precision_at_recall(points, 0.95), 4),
         "label_accuracy": round(rep.label_accuracy, 4),
@@ -38,7 +40,8 @@ def method_report(gold: list[str], proba: np.ndarray, threshold: float) -> dict:
     }
 
 
-def _columns(estimator_classes, proba) -> np.ndarray:
+def label_columns(estimator_classes, proba) -> np.ndarray:
+    """An estimator's probabilities with their columns in LABELS order."""
     classes = list(estimator_classes)
     return proba[:, [classes.index(label) for label in LABELS]]
 
@@ -49,10 +52,10 @@ def evaluate(texts: list[str], gold: list[str], *, model_scorer, baseline) -> di
     for doc in model_scorer.rule_scorer.docs(texts):
         records.append(analyse(doc))
         rule_proba.append([doc._.probabilities[label] for label in LABELS])
-    model_proba = _columns(model_scorer.estimator.classes_, model_scorer.estimator.predict_proba(records))
+    model_proba = label_columns(model_scorer.estimator.classes_, model_scorer.estimator.predict_proba(records))
     keyword = KeywordSearch()
     keyword_proba = np.array([[1.0 if keyword.predict(t) == label else 0.0 for label in LABELS] for t in texts])
-    word_proba = _columns(baseline.classes_, baseline.predict_proba(records))
+    word_proba = label_columns(baseline.classes_, baseline.predict_proba(records))
     thresholds = model_scorer.manifest["thresholds"]
     results = {
         "model": method_report(gold, model_proba, thresholds["review"]),

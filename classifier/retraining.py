@@ -22,7 +22,7 @@ from pathlib import Path
 from classifier.artefacts import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
 from classifier.corpus import load_corpus
 from classifier.errors import InputError
-from classifier.evaluation import binary_report, expected_calibration_error, offence_decisions
+from classifier.evaluate import label_columns, method_report
 from classifier.io.readers import read_rows
 from classifier.labels import NONE
 from classifier.ruleset import RuleSet
@@ -92,15 +92,13 @@ class Scores:
 
 
 def _score(scorer: ModelScorer, records: list[dict], gold: list[str]) -> Scores:
+    """The figures `evaluate` gives, at the model's own default threshold."""
     if not gold:
         return Scores(float("nan"), float("nan"), 0)
-    proba = scorer.estimator.predict_proba(records)
-    classes = scorer.estimator.classes_
-    decided = offence_decisions(proba, classes, scorer.manifest["thresholds"]["review"])
-    rep = binary_report(gold, decided)
-    confidence = 1.0 - proba[:, list(classes).index(NONE)]
-    ece = expected_calibration_error(confidence, [g != NONE for g in gold])
-    return Scores(round(rep.recall, 4), round(rep.f1, 4), len(gold), rep.positives, rep.tp, round(ece, 4))
+    proba = label_columns(scorer.estimator.classes_, scorer.estimator.predict_proba(records))
+    rep = method_report(gold, proba, scorer.manifest["thresholds"]["review"])
+    return Scores(rep["recall"], rep["f1"], len(gold), rep["offences"], rep["caught"],
+                  rep["expected_calibration_error"])
 
 
 def gate_failures(results: dict[str, dict[str, Scores]]) -> list[str]:
@@ -134,14 +132,16 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     examples = reviewed_examples(reviews, store)
     if not examples:
         raise InputError(reviews, None, "no reviews to retrain on")
-    train_part = [(t, l) for i, t, l in examples if not holdout(i, holdout_share)]
-    held_part = [(t, l) for i, t, l in examples if holdout(i, holdout_share)]
+    held = [holdout(i, holdout_share) for i, _, _ in examples]
+    train_part = [(t, l) for (_, t, l), h in zip(examples, held) if not h]
+    held_part = [(t, l) for (_, t, l), h in zip(examples, held) if h]
     current_folder = resolve(None, models_root)
     parent = read_manifest(current_folder)
     digest = hashlib.sha256(Path(reviews).read_bytes()).hexdigest()
     say(f"{len(examples)} reviewed incidents: {len(train_part)} to train on, {len(held_part)} held out")
     current = ModelScorer(rules, current_folder)
-    check = contradiction_check(current, examples)
+    records = analyse_texts(current.rule_scorer, (t for _, t, _ in examples))
+    check = contradiction_check(current, records, [label for _, _, label in examples])
     say(f"reviews reject {check['rejected']} of {check['confident']} flags the current model is at least "
         f"{CONFIDENT:.0%} sure of")
     if check["suspicious"] and not force:
@@ -157,7 +157,7 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     if not test:
         raise InputError(corpus, None, "no test-split logs to judge the candidate on; the gate cannot run")
     test_records = analyse_texts(current.rule_scorer, (r["text"] for r in test))
-    held_records = analyse_texts(current.rule_scorer, (t for t, _ in held_part))
+    held_records = [record for record, h in zip(records, held) if h]
     test_gold = [r["label"] for r in test]
     held_gold = [l for _, l in held_part]
     results = {
@@ -181,13 +181,12 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
             "gate_failures": failures, "contradiction": check}
 
 
-def contradiction_check(current: ModelScorer, examples: list[tuple[str, str, str]]) -> dict:
+def contradiction_check(current: ModelScorer, records: list[dict], labels: list[str]) -> dict:
     """How many flags the current model is sure of the reviews reject as no offence."""
-    records = analyse_texts(current.rule_scorer, (t for _, t, _ in examples))
     proba = current.estimator.predict_proba(records)
     confidence = 1.0 - proba[:, list(current.estimator.classes_).index(NONE)]
     sure = confidence >= CONFIDENT
-    rejected = int(sum(1 for s, (_, _, label) in zip(sure, examples) if s and label == NONE))
+    rejected = int(sum(1 for s, label in zip(sure, labels) if s and label == NONE))
     confident = int(sure.sum())
     suspicious = confident >= MIN_CONFIDENT and rejected / confident > MAX_CONFIDENT_REJECTED
     return {"confident": confident, "rejected": rejected, "suspicious": bool(suspicious),
