@@ -1,7 +1,10 @@
-"""Split a log into entries and sentences: line breaks, time stamps, `//` and sentence punctuation.
+"""Split a log into entries and sentences: line breaks, time stamps, `//`, ` / ` and sentence punctuation.
 
 Context scope never crosses these boundaries, so a "no injuries" in one entry cannot cancel a "pushed
 her" in the next.
+
+A separator written with spaces round it (" / ") ends a sentence only where the log has spaces on both
+sides: "no injuries / b/f pushed her" is two clauses, but "b/f", "s/he" and "punched/kicked" are not split.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ DEFAULT_TIME = r"^(\d{1,2}[:.]\d{2}(:\d{2})?(hrs?)?|\d{4}(hrs?|h)|\[?\d{1,2}/\d{
 
 @Language.factory(
     "log_segmenter",
-    default_config={"separators": ["//", "||", "***", "**"], "sentence_ends": [".", "!", "?", ";"], "time_pattern": DEFAULT_TIME},
+    default_config={"separators": ["//", "||", "***", "**", " / "], "sentence_ends": [".", "!", "?", ";"], "time_pattern": DEFAULT_TIME},
 )
 def make_log_segmenter(nlp: Language, name: str, *, separators: list[str], sentence_ends: list[str], time_pattern: str):
     return LogSegmenter(name, separators=separators, sentence_ends=sentence_ends, time_pattern=time_pattern)
@@ -29,7 +32,9 @@ def make_log_segmenter(nlp: Language, name: str, *, separators: list[str], sente
 class LogSegmenter:
     def __init__(self, name: str, *, separators: list[str], sentence_ends: list[str], time_pattern: str):
         self.name = name
-        self.separators = set(separators)
+        # A separator with a space on each side (" / ") counts only as a token with whitespace on each side.
+        self.separators = {s for s in separators if s == s.strip()}
+        self.spaced = {s.strip() for s in separators if s != s.strip() and s.strip()}
         self.sentence_ends = set(sentence_ends)
         self.time = re.compile(time_pattern, re.IGNORECASE)
 
@@ -57,6 +62,8 @@ class LogSegmenter:
                 entry_starts.append(token.i)
             new_sentence = new_entry = False
             if text in self.separators:
+                new_sentence = True
+            elif text in self.spaced and token.whitespace_ and token.i > 0 and doc[token.i - 1].whitespace_:
                 new_sentence = True
             elif text in self.sentence_ends:
                 new_sentence = True
