@@ -2,7 +2,8 @@
 
 Triggers are data (`rules/context.jsonl`). A trigger's scope runs forward, backward or both from it, up to
 `max_scope` tokens, and stops at the sentence or entry boundary and at a termination trigger ("but",
-"however"). A pseudo-trigger ("no longer", "said no") covers words that look like a trigger but are not one.
+"however"). A forward (backward) trigger that falls inside a cue after its first (before its last) word is
+part of the cue's own phrasing and does not modify it ("had sex with her after she said no"). A pseudo-trigger ("no longer", "said no") covers words that look like a trigger but are not one.
 Each cue records every trigger that modified it.
 """
 
@@ -84,10 +85,17 @@ class CueContext(RuleMatcherComponent):
             for rule, start, end, lo, hi in scopes:
                 if rule.targets and cue._.rule_kind not in rule.targets and cue.label_ not in rule.targets:
                     continue
-                if cue.start < hi and cue.end > lo:
-                    first, last, text = source_span(doc, doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
-                    found.append({"category": rule.category, "rule": rule.id, "text": text,
-                                  "start": first, "end": last})
-                    setattr(cue._, CONTEXT_ATTRS[rule.category], True)
+                if not (cue.start < hi and cue.end > lo):
+                    continue
+                # A one-way trigger inside the cue's own words is part of the cue's phrasing, not context for it:
+                # "had sex with her after she said no", "CSE risk", "too drunk to stop him".
+                if rule.direction == "forward" and start > cue.start:
+                    continue
+                if rule.direction == "backward" and end < cue.end:
+                    continue
+                first, last, text = source_span(doc, doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
+                found.append({"category": rule.category, "rule": rule.id, "text": text,
+                              "start": first, "end": last})
+                setattr(cue._, CONTEXT_ATTRS[rule.category], True)
             cue._.triggers = found
         return doc
