@@ -27,4 +27,5 @@ def analyse(doc: Doc) -> dict:
         described = [c for c in e["context"] if c in DESCRIBING_CATEGORIES]
         cues.append({"rule": e["rule"], "label": e["label"], "kind": e["kind"],
                      "state": excluded[0] if excluded else "active", "described": described})
-    return {"text": doc.text, "marked": " ".join(words), "cues": cues, "rule_probabilities": dict(doc._.probabilities)}
+    return {"text": doc.text, "marked": " ".join(words), "cues": cues, "rule_probabilities": dict(doc._.probabilities),
+            "floor": list(doc._.floor or [])}

@@ -255,15 +255,14 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, s
         store.close()
 
 
-RULES_ONLY_LIKELY = 0.9
-
-
 def _thresholds(manifest, threshold, target_recall):
     """(threshold, likely): the flagging threshold and the start of the `likely` band."""
+    from classifier.scoring import RULES_ONLY_LIKELY, RULES_ONLY_THRESHOLD
+
     if manifest is None:
         if target_recall is not None:
             raise click.UsageError("--target-recall needs a trained model's dev curve; it does not apply with --rules-only")
-        threshold = 0.5 if threshold is None else threshold
+        threshold = RULES_ONLY_THRESHOLD if threshold is None else threshold
         return threshold, max(RULES_ONLY_LIKELY, threshold)
     from classifier.thresholds import threshold_for_recall
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from classifier.analysis import analyse
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
 from classifier.pipeline.tokenizer import source_span
 from classifier.ruleset import EXCLUDING_CATEGORIES
-from classifier.scoring import score_record
 
 
 def explain_text(scorer, text: str) -> str:
@@ -39,11 +39,21 @@ def explain_text(scorer, text: str) -> str:
             out.append(f"      {t['category']} by {t['rule']}: {t['text']!r}")
     if not doc._.evidence:
         out.append("  (none)")
-    verdicts = [("rules", score_record("-", doc, rule_scorer.model_name))]
+    out.append("FLOOR")
+    if doc._.floor:
+        out.append("  " + ", ".join(doc._.floor) + ": a cue of weight >= 0.8 that nothing excludes; always flagged")
+    else:
+        out.append("  (none)")
+    verdicts = [("rules", rule_scorer.score_docs([doc])[0], rule_scorer.threshold)]
     if scorer is not rule_scorer:
-        verdicts.append((f"model {scorer.model_name}", scorer.score_docs([doc])[0]))
+        own = dict(zip(LABELS, map(float, scorer.model_proba([analyse(doc)])[0])))
+        verdicts.append((f"model {scorer.model_name} alone", {"label": "-", "confidence": 1.0 - own["none"],
+                                                              "probabilities": own}, scorer.threshold))
+        verdicts.append((f"model {scorer.model_name} with the floor", scorer.score_docs([doc])[0], scorer.threshold))
     out.append("VERDICT")
-    for name, record in verdicts:
-        out.append(f"  {name}: {record['label']}  confidence {record['confidence']:.3f}")
+    for name, record, threshold in verdicts:
+        decided = f"  decided by {record['decided_by']}" if "decided_by" in record else ""
+        out.append(f"  {name}: {record['label']}  confidence {record['confidence']:.3f} "
+                   f"(threshold {threshold:.3f}){decided}")
         out.append("    " + "  ".join(f"{label} {record['probabilities'][label]:.3f}" for label in LABELS))
     return "\n".join(out)

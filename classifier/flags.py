@@ -58,9 +58,11 @@ def make_flag(
 ) -> dict | None:
     """The flag for one scored incident, or None when it is below the threshold or already covered.
 
-    A flag at or above `likely` is banded `likely`; between `threshold` and `likely`, `review`.
+    A flag at or above `likely` is banded `likely`; between `threshold` and `likely`, `review`. An incident the
+    rule floor holds (an evidence item marked `floor`) is flagged whatever threshold was asked for.
     """
-    if score["confidence"] < threshold or is_covered(score, crimes, rules):
+    held_by_floor = any(e.get("floor") for e in score["evidence"])
+    if (score["confidence"] < threshold and not held_by_floor) or is_covered(score, crimes, rules):
         return None
     label = offence_label(score)
     reason = f"linked crime record does not cover {label}" if crimes else "no linked crime record"
@@ -68,8 +70,13 @@ def make_flag(
     if closing_claims_no_offence(incident.closing_code, rules):
         conflict = f"closed as {incident.closing_code!r}, but the log discloses {label}"
     likely = threshold if likely is None else max(likely, threshold)
+    decided_by = score.get("decided_by")
+    if decided_by in (None, "none"):
+        # Flagged at a threshold below the model's own: the model raised it.
+        decided_by = "model"
     return {
         **score,
+        "decided_by": decided_by,
         "band": "likely" if score["confidence"] >= likely else "review",
         "reason": reason,
         "closing_code_conflict": conflict,

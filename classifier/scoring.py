@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+import numpy as np
 from spacy.tokens import Doc
 
+from classifier.floor import apply_floor
 from classifier.io.readers import Incident
-from classifier.labels import LABELS, NONE, SEVERITY
+from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
 from classifier.pipeline import build_pipeline
 from classifier.ruleset import RuleSet
+
+# With the rules alone an incident is an offence at this confidence, and `likely` from RULES_ONLY_LIKELY.
+RULES_ONLY_THRESHOLD = 0.5
+RULES_ONLY_LIKELY = 0.9
 
 
 def rules_model_name(rules: RuleSet) -> str:
@@ -42,24 +48,51 @@ class RuleScorer:
         for doc in self.docs(texts()):
             yield pending.popleft(), doc
 
+    threshold = RULES_ONLY_THRESHOLD
+
     def score(self, incidents: Iterable[Incident]) -> Iterator[tuple[Incident, dict]]:
         for incident, doc in self.read(incidents):
-            yield incident, score_record(incident.incident_id, doc, self.model_name)
+            yield incident, self.score_docs([doc], [incident.incident_id])[0]
+
+    def score_docs(self, docs: list[Doc], incident_ids: list[str] | None = None) -> list[dict]:
+        """Scores for docs the pipeline has already read: with the rules alone, the rules decide."""
+        ids = incident_ids or ["-"] * len(docs)
+        records = []
+        for i, doc in zip(ids, docs):
+            record = score_record(i, doc, self.model_name, threshold=self.threshold)
+            record["decided_by"] = "none" if record["label"] == NONE else "rules"
+            records.append(record)
+        return records
 
 
-def score_record(incident_id: str, doc: Doc, model: str, probabilities: dict[str, float] | None = None) -> dict:
-    """The contract's score for one incident: the pipeline's evidence, and the model's or the rules' probabilities."""
-    probabilities = {label: round((probabilities or doc._.probabilities)[label], 6) for label in LABELS}
-    # Rounding can leave the sum a hair off 1; the contract says they sum to 1, so put the residue on `none`.
-    probabilities[NONE] = round(probabilities[NONE] + 1.0 - sum(probabilities.values()), 6)
-    return {
+def score_record(incident_id: str, doc: Doc, model: str, probabilities: dict[str, float] | None = None, *,
+                 threshold: float, decided_by: str | None = None) -> dict:
+    """The contract's score for one incident: the pipeline's evidence, and the model's or the rules' probabilities.
+
+    The label is `none` below the threshold, else the most probable offence label (the more serious on a tie),
+    so an incident that would be flagged never reads `none` and one that would not never reads an offence.
+    """
+    raw = probabilities or doc._.probabilities
+    probabilities = {label: round(raw[label], 6) for label in LABELS}
+    # Rounding can leave the sum a hair off 1; the contract says they sum to 1. The residue goes on the most
+    # probable offence label, not on `none`, so the confidence (which a threshold is compared with) is exact.
+    top = max(OFFENCE_LABELS, key=lambda name: (probabilities[name], SEVERITY[name]))
+    probabilities[top] = round(probabilities[top] + 1.0 - sum(probabilities.values()), 6)
+    confidence = round(1.0 - probabilities[NONE], 6)
+    label = NONE
+    if confidence >= threshold:
+        label = max(OFFENCE_LABELS, key=lambda name: (probabilities[name], SEVERITY[name]))
+    record = {
         "incident_id": incident_id,
-        "label": max(LABELS, key=lambda label: (probabilities[label], SEVERITY[label])),
-        "confidence": round(1.0 - probabilities[NONE], 6),
+        "label": label,
+        "confidence": confidence,
         "probabilities": probabilities,
         "evidence": doc._.evidence,
         "model": model,
     }
+    if decided_by is not None:
+        record["decided_by"] = decided_by
+    return record
 
 
 class ModelScorer:
@@ -74,6 +107,9 @@ class ModelScorer:
         self.model_name = self.manifest["version"]
         self.classes = list(self.estimator.classes_)
         self.batch_size = batch_size
+        marks = self.manifest["thresholds"]
+        self.threshold = marks["review"]
+        self.floor_confidence = marks.get("floor_confidence", 1.0)
 
     def score(self, incidents: Iterable[Incident]) -> Iterator[tuple[Incident, dict]]:
         batch: list[tuple[Incident, Doc]] = []
@@ -89,13 +125,27 @@ class ModelScorer:
         records = self.score_docs([doc for _, doc in batch], [incident.incident_id for incident, _ in batch])
         yield from zip((incident for incident, _ in batch), records)
 
+    def model_proba(self, records: list[dict]) -> np.ndarray:
+        """The trained model's own probabilities (columns in LABELS order) for analysis records, before the floor."""
+        proba = self.estimator.predict_proba(records)
+        return proba[:, [self.classes.index(label) for label in LABELS]]
+
+    def final_proba(self, records: list[dict]) -> tuple[np.ndarray, list[str]]:
+        """The probabilities a score carries (the model's, held up by the rule floor) and who decided."""
+        rule_proba = np.array([[r["rule_probabilities"][label] for label in LABELS] for r in records])
+        return apply_floor(self.model_proba(records), rule_proba, [r["floor"] for r in records],
+                           threshold=self.threshold, confidence=self.floor_confidence)
+
     def score_docs(self, docs: list[Doc], incident_ids: list[str] | None = None) -> list[dict]:
         """Scores for docs the rule pipeline has already read."""
         from classifier.analysis import analyse
 
-        proba = self.estimator.predict_proba([analyse(doc) for doc in docs])
+        if not docs:
+            return []
+        proba, decided = self.final_proba([analyse(doc) for doc in docs])
         ids = incident_ids or ["-"] * len(docs)
         return [
-            score_record(i, doc, self.model_name, {label: float(row[self.classes.index(label)]) for label in LABELS})
-            for i, doc, row in zip(ids, docs, proba)
+            score_record(i, doc, self.model_name, dict(zip(LABELS, map(float, row))), threshold=self.threshold,
+                         decided_by=by)
+            for i, doc, row, by in zip(ids, docs, proba, decided)
         ]

@@ -134,6 +134,7 @@ def flatten(record: dict) -> dict:
     return flat
 
 
-SCORE_COLUMNS = ["incident_id", "label", "confidence", *[f"p_{label}" for label in LABELS], "evidence", "model"]
+SCORE_COLUMNS = ["incident_id", "label", "confidence", *[f"p_{label}" for label in LABELS], "evidence", "model",
+                 "decided_by"]
 FLAG_COLUMNS = [*SCORE_COLUMNS, "band", "reason", "closing_code_conflict", "linked_crimes", "rules", "scanned_at"]
 REJECT_COLUMNS = ["file", "line", "reason", "row"]

@@ -29,7 +29,8 @@ def register() -> None:
     if not Token.has_extension("scope"):
         # The context category whose scope covers this token (negated, hypothetical), if any.
         Token.set_extension("scope", default=None)
-    for name in ("probabilities", "evidence", "label"):
+    # floor: the labels of active offence cues heavy enough that no model may overrule them.
+    for name in ("probabilities", "evidence", "label", "floor"):
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)
 

@@ -4,6 +4,10 @@ Each label's strength is a noisy-or of the weights of its cues that no excluding
 injury cue turns violence into violence with injury; on its own (no act of violence disclosed) it counts
 for less, since injuries also come from falls and accidents. The mass left after `none` goes to the
 labels by strength, more serious labels first, as an incident takes the most serious label it discloses.
+
+It also names the labels of the floor: offence cues (not injuries, which falls and accidents also cause) of
+weight at least `floor_weight` that no excluding context touches. A trained model may rank these, never
+argue them away (classifier.floor).
 """
 
 from __future__ import annotations
@@ -26,36 +30,48 @@ def noisy_or(weights) -> float:
 
 @Language.factory(
     "incident_scorer",
-    default_config={"cues_key": CUES_KEY, "injury_alone": 0.45, "severity_base": 3.0, "floor": 0.002},
+    default_config={"cues_key": CUES_KEY, "injury_alone": 0.45, "severity_base": 3.0, "floor": 0.002,
+                    "floor_weight": 0.8},
 )
-def make_incident_scorer(nlp: Language, name: str, *, cues_key: str, injury_alone: float, severity_base: float, floor: float):
-    return IncidentScorer(name, cues_key=cues_key, injury_alone=injury_alone, severity_base=severity_base, floor=floor)
+def make_incident_scorer(nlp: Language, name: str, *, cues_key: str, injury_alone: float, severity_base: float,
+                         floor: float, floor_weight: float):
+    return IncidentScorer(name, cues_key=cues_key, injury_alone=injury_alone, severity_base=severity_base, floor=floor,
+                          floor_weight=floor_weight)
 
 
 class IncidentScorer:
-    def __init__(self, name: str, *, cues_key: str, injury_alone: float, severity_base: float, floor: float):
+    def __init__(self, name: str, *, cues_key: str, injury_alone: float, severity_base: float, floor: float,
+                 floor_weight: float = 0.8):
         self.name = name
         self.cues_key = cues_key
         self.injury_alone = injury_alone
         self.severity_base = severity_base
+        # `floor` is the least probability any label gets; `floor_weight` the least weight of a floor cue.
         self.floor = floor
+        self.floor_weight = floor_weight
 
     def __call__(self, doc: Doc) -> Doc:
         cues = doc.spans[self.cues_key] if self.cues_key in doc.spans else []
         offence = {label: [] for label in OFFENCE_LABELS}
         injuries = []
         evidence = []
+        floor_labels = set()
         for cue in cues:
             context = [c for c, attr in CONTEXT_ATTRS.items() if getattr(cue._, attr)]
             start, end, text = source_span(doc, cue.start_char, cue.end_char)
+            excluded = any(c in EXCLUDING_CATEGORIES for c in context)
+            weight = cue._.weight
+            holds_floor = not excluded and cue._.rule_kind == "offence" and weight >= self.floor_weight
             evidence.append({
                 "rule": cue.id_, "label": cue.label_, "text": text,
                 "start": start, "end": end, "context": context,
                 "triggers": cue._.triggers or [], "kind": cue._.rule_kind, "entry": cue[0]._.entry,
+                "floor": holds_floor,
             })
-            if any(c in EXCLUDING_CATEGORIES for c in context):
+            if excluded:
                 continue
-            weight = cue._.weight
+            if holds_floor:
+                floor_labels.add(cue.label_)
             (injuries if cue._.rule_kind == "injury" else offence[cue.label_]).append(weight)
         strength = {label: noisy_or(ws) for label, ws in offence.items()}
         if injuries:
@@ -66,6 +82,7 @@ class IncidentScorer:
         doc._.probabilities = self.probabilities(strength)
         doc._.label = max(LABELS, key=lambda label: (doc._.probabilities[label], SEVERITY[label]))
         doc._.evidence = evidence
+        doc._.floor = sorted(floor_labels, key=SEVERITY.__getitem__, reverse=True)
         return doc
 
     def probabilities(self, strength: dict[str, float]) -> dict[str, float]:

@@ -1,0 +1,67 @@
+"""The rules are a floor and the model ranks: how a trained model's probabilities meet the rules' verdict.
+
+A plain disclosure that no excluding context touches (an offence cue of weight at least the pipeline's
+`floor_weight`, 0.8) is always flagged, whatever the model says: a model that learnt how its corpus is written
+must not argue away "struck the victim with his fists" because a force writes it another way. The model may
+raise the confidence, choose the band, order the queue and flag incidents that no rule caught.
+
+For an incident with a floor cue, the confidence is the highest of the model's, the threshold (so the label is
+an offence and the incident is flagged) and the floor's own confidence: the share of training logs with a
+floor cue that disclosed an offence (recorded in the model's manifest). When the model would not have flagged
+it, the offence labels share the mass as the rules say, since the model's shares then speak for `none`.
+
+`decided_by` says what raised the incident to its label: `rules` (the floor alone), `model` (no floor cue),
+`both`, or `none` (not an offence at this threshold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from classifier.labels import LABELS, NONE
+
+DECIDED_BY = ("rules", "model", "both", "none")
+_NONE_INDEX = LABELS.index(NONE)
+_OFFENCES = [i for i, label in enumerate(LABELS) if label != NONE]
+
+
+def floor_confidence(floors: Sequence[Sequence[str]], gold: Sequence[str]) -> float:
+    """The share of logs with a floor cue that disclose an offence (0.5 when no log has one)."""
+    held = [g != NONE for f, g in zip(floors, gold, strict=True) if f]
+    return float(np.mean(held)) if held else 0.5
+
+
+def apply_floor(model_proba: np.ndarray, rule_proba: np.ndarray, floors: Sequence[Sequence[str]], *,
+                threshold: float, confidence: float) -> tuple[np.ndarray, list[str]]:
+    """The final six probabilities (columns in LABELS order) and who decided, for each incident.
+
+    model_proba, rule_proba: (n, 6) in LABELS order; floors: each incident's floor labels (may be empty);
+    threshold: the model's flag threshold; confidence: the floor's confidence (`floor_confidence`).
+    """
+    model_proba = np.asarray(model_proba, dtype=float)
+    out = model_proba.copy()
+    decided = []
+    for i, floor in enumerate(floors):
+        model_any = 1.0 - model_proba[i, _NONE_INDEX]
+        model_flags = model_any >= threshold
+        if not floor:
+            decided.append("model" if model_flags else "none")
+            continue
+        decided.append("both" if model_flags else "rules")
+        final_any = max(model_any, threshold, confidence)
+        source = model_proba[i] if model_flags else np.asarray(rule_proba[i], dtype=float)
+        shares = source[_OFFENCES]
+        total = shares.sum()
+        shares = shares / total if total > 0 else np.full(len(_OFFENCES), 1.0 / len(_OFFENCES))
+        out[i, _OFFENCES] = shares * final_any
+        out[i, _NONE_INDEX] = 1.0 - final_any
+    return out, decided
+
+
+def flag_recall(model_any: np.ndarray, has_floor: np.ndarray, positive: np.ndarray, threshold: float) -> float:
+    """Recall of the flags at `threshold` with the floor: the model's, and every floor incident."""
+    positive = np.asarray(positive, dtype=bool)
+    flagged = (np.asarray(model_any) >= threshold) | np.asarray(has_floor, dtype=bool)
+    return float((flagged & positive).sum() / max(positive.sum(), 1))
