@@ -22,6 +22,11 @@ def split_of(incident_id: str) -> str:
     return next(name for bound, name in _BOUNDS if bucket < bound)
 
 
+def writer_of(incident_id: str) -> str:
+    """The writer (batch) of a corpus log: its incident_id's prefix, e.g. `MC` of `MC-20250107-2214`."""
+    return incident_id.split("-", 1)[0]
+
+
 def load_corpus(folder: str | Path, splits: tuple[str, ...] = SPLITS) -> Iterator[dict]:
     """Labelled logs from every `*.jsonl` file in folder, in file order, restricted to the given splits."""
     for path in sorted(Path(folder).glob("*.jsonl")):

@@ -12,10 +12,28 @@ from classifier.evaluation import (KeywordSearch, binary_report, expected_calibr
 from classifier.labels import LABELS, NONE
 from classifier.thresholds import pr_points, precision_at_recall, recall_at_precision
 
-METHODS = ("model", "rules", "keyword", "word_ngrams")
+# model: what `classify` and `scan` give (the model held up by the rule floor); model_alone: the trained
+# model's own probabilities at its threshold, to show what the floor adds.
+METHODS = ("model", "model_alone", "rules", "keyword", "word_ngrams")
+SATURATED = 0.999
 
 
-def method_report(gold: list[str], proba: np.ndarray, threshold: float) -> dict:
+def band_report(gold: list[str], confidence, threshold: float, likely: float) -> dict:
+    """Flags and precision in each band, and how many flags read a saturated confidence."""
+    positive = np.asarray(gold) != NONE
+    confidence = np.asarray(confidence, dtype=float)
+    out = {}
+    for band, low, high in (("likely", likely, np.inf), ("review", threshold, likely)):
+        held = (confidence >= low) & (confidence < high)
+        out[band] = {"flags": int(held.sum()),
+                     "precision": round(float(positive[held].mean()), 4) if held.any() else None}
+    flagged = confidence >= threshold
+    out["saturated_share"] = round(float((confidence[flagged] >= SATURATED).mean()), 4) if flagged.any() else 0.0
+    return out
+
+
+def method_report(gold: list[str], proba: np.ndarray, threshold: float, *, likely: float | None = None,
+                  decided_by: list[str] | None = None) -> dict:
     """Metrics of one method from its six-label probabilities (columns in LABELS order)."""
     predicted = offence_decisions(proba, LABELS, threshold)
     rep = binary_report(gold, predicted)
@@ -23,7 +41,14 @@ def method_report(gold: list[str], proba: np.ndarray, threshold: float) -> dict:
     positive = np.asarray(gold) != NONE
     points = pr_points(confidence, positive)
     confusion = [[sum(1 for g, p in zip(gold, predicted) if g == gl and p == pl) for pl in LABELS] for gl in LABELS]
-    return {
+    extra = {}
+    if likely is not None:
+        extra["bands"] = band_report(gold, confidence, threshold, likely)
+    if decided_by is not None:
+        extra["decided_by"] = {who: {"flags": sum(1 for d in decided_by if d == who),
+                                     "offences": sum(1 for d, g in zip(decided_by, gold) if d == who and g != NONE)}
+                               for who in ("rules", "model", "both")}
+    return {**extra,
         "threshold": round(float(threshold), 6),
         "precision": round(rep.precision, 4),
         "recall": round(rep.recall, 4),
@@ -52,13 +77,16 @@ def evaluate(texts: list[str], gold: list[str], *, model_scorer, baseline) -> di
     for doc in model_scorer.rule_scorer.docs(texts):
         records.append(analyse(doc))
         rule_proba.append([doc._.probabilities[label] for label in LABELS])
-    model_proba = label_columns(model_scorer.estimator.classes_, model_scorer.estimator.predict_proba(records))
+    model_proba = model_scorer.model_proba(records)
+    final_proba, decided_by = model_scorer.final_proba(records)
     keyword = KeywordSearch()
     keyword_proba = np.array([[1.0 if keyword.predict(t) == label else 0.0 for label in LABELS] for t in texts])
     word_proba = label_columns(baseline.classes_, baseline.predict_proba(records))
     thresholds = model_scorer.manifest["thresholds"]
     results = {
-        "model": method_report(gold, model_proba, thresholds["review"]),
+        "model": method_report(gold, final_proba, thresholds["review"], likely=thresholds["likely"],
+                               decided_by=decided_by),
+        "model_alone": method_report(gold, model_proba, thresholds["review"], likely=thresholds["likely"]),
         "rules": method_report(gold, np.asarray(rule_proba), 0.5),
         "keyword": method_report(gold, keyword_proba, 0.5),
         "word_ngrams": method_report(gold, word_proba, 0.5),
@@ -77,6 +105,16 @@ def format_report(report: dict) -> str:
             ("label accuracy (positives)", "label_accuracy"), ("expected calibration error", "expected_calibration_error")]
     for name, key in rows:
         lines.append(f"{name:26}" + "".join(f"{report['methods'][m][key]:13.3f}" for m in METHODS))
+    for method in ("model", "model_alone"):
+        bands = report["methods"][method]["bands"]
+        line = f"{method} bands: " + "; ".join(
+            f"{band} {bands[band]['flags']} flags, precision "
+            + ("-" if bands[band]["precision"] is None else f"{bands[band]['precision']:.3f}")
+            for band in ("likely", "review"))
+        lines += ["", line + f"; confidence >= {SATURATED}: {bands['saturated_share']:.1%} of flags"]
+    decided = report["methods"]["model"]["decided_by"]
+    lines.append("model flags decided by: " + ", ".join(
+        f"{who} {d['flags']} ({d['offences']} offences)" for who, d in decided.items()))
     for method in ("model", "rules"):
         lines += ["", f"confusion matrix, {method} (rows gold, columns predicted)"]
         short = ["rape", "oth_sex", "v_inj", "v_no_inj", "s&h", "none"]

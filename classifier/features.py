@@ -10,17 +10,50 @@ from sklearn.utils.validation import check_is_fitted
 from classifier.labels import LABELS
 
 
-class FieldSelector(BaseEstimator, TransformerMixin):
-    """Pick one field of each analysis record (e.g. the marked words) for a text vectorizer."""
+# Who did what to whom is written as "he ... her", "the suspect ... the victim", "S1 ... V1" or "male subject ...
+# an acquaintance" by different writers and forces. These words say how a log is written, not whether it
+# discloses an offence, so the word n-grams see one token for all of them (a negated or hypothetical mark is
+# kept: "neg_victim" stays apart from "victim"). Determiners go for the same reason: "the victim" is "her".
+PERSON = "someone"
+PERSON_WORDS = frozenset("""
+    he she him her his hers himself herself they them their theirs themselves
+    victim victims vic vics v v1 v2 v3 ip ips ap rp caller complainant complainants injured party reporting
+    suspect suspects susp sus s s1 s2 s3 subject subjects offender offenders perpetrator perp accused aggressor
+    male males female females man men woman women person persons people individual individuals
+    acquaintance stranger unknown party w1 w2 witness someone somebody
+""".split())
+DROPPED_WORDS = frozenset({"the", "a", "an"})
 
-    def __init__(self, field: str = "marked"):
+
+class FieldSelector(BaseEstimator, TransformerMixin):
+    """Pick one field of each analysis record (e.g. the marked words) for a text vectorizer.
+
+    With `normalise_roles`, person and role words (pronouns, victim/suspect/IP/RP/V1/S1, male/female, ...)
+    become one token and determiners are dropped, so the words describe what happened, not who wrote it.
+    """
+
+    def __init__(self, field: str = "marked", normalise_roles: bool = False):
         self.field = field
+        self.normalise_roles = normalise_roles
 
     def fit(self, X, y=None):
         return self
 
     def transform(self, X):
-        return [record[self.field] for record in X]
+        if not self.normalise_roles:
+            return [record[self.field] for record in X]
+        return [_normalise_roles(record[self.field]) for record in X]
+
+
+def _normalise_roles(text: str) -> str:
+    out = []
+    for word in text.split():
+        prefix, bare = (word[:4], word[4:]) if word.startswith(("neg_", "hyp_")) else ("", word)
+        bare = bare.lower()
+        if bare in DROPPED_WORDS:
+            continue
+        out.append(prefix + PERSON if bare in PERSON_WORDS else word)
+    return " ".join(out)
 
 
 class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
@@ -30,9 +63,10 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
     to trust each context rule rather than only obeying it.
     """
 
-    def __init__(self, use_rule_ids: bool = True, use_rule_probabilities: bool = True):
+    def __init__(self, use_rule_ids: bool = True, use_rule_probabilities: bool = True, use_floor: bool = True):
         self.use_rule_ids = use_rule_ids
         self.use_rule_probabilities = use_rule_probabilities
+        self.use_floor = use_floor
 
     def _features(self, record) -> dict:
         features: dict[str, float] = {}
@@ -47,6 +81,10 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
         if self.use_rule_probabilities:
             for label in LABELS:
                 features[f"rule_p={label}"] = record["rule_probabilities"][label]
+        if self.use_floor:
+            for label in record.get("floor", ()):
+                features[f"floor={label}"] = 1.0
+            features["floor"] = 1.0 if record.get("floor") else 0.0
         return features
 
     def fit(self, X, y=None):

@@ -2,10 +2,17 @@
 
 The estimator is a scikit-learn Pipeline over analysis records (classifier.analysis):
 
-    features: rules (RuleEvidenceVectorizer) + words (marked lemmas, 1-2 grams) + chars (2-5 grams)
+    features: rules (RuleEvidenceVectorizer, at full weight) + words (marked lemmas with person and role
+              words as one token, 1-2 grams); character n-grams only if asked for
     classify: ConfidenceCalibratedClassifier(LogisticRegression)
 
-The calibration is fitted on out-of-fold predictions, so on data the classifier did not fit.
+The calibration is fitted on out-of-fold predictions, so on data the classifier did not fit; given the
+writer (batch) of each training log as `groups`, each fold leaves whole writers out, so the calibration is
+fitted on the scores of styles the classifier had not seen, as it will meet a force's own.
+
+What the rules found is not scaled down: a model that learnt the corpus's style must not outweigh a plain
+disclosure (and classifier.floor keeps those flagged whatever the model says). Character n-grams over the
+raw text learnt the corpus's writing style and are off by default.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -23,15 +30,17 @@ from classifier.features import FieldSelector, RuleEvidenceVectorizer
 from classifier.labels import NONE
 
 DEFAULT_SETTINGS = {
-    "C": 8.0,
-    "rules_weight": 0.1,
+    "C": 1.0,
+    "rules_weight": 1.0,
     "words_weight": 1.0,
     "chars_weight": 1.0,
     "word_ngrams": [1, 2],
     "char_ngrams": [2, 5],
     "min_df": 2,
     "words_field": "marked",
-    "use_chars": True,
+    "normalise_roles": True,
+    "use_floor_feature": True,
+    "use_chars": False,
     "use_rules": True,
     "rule_probabilities": True,
     "calibration": "sigmoid",
@@ -55,10 +64,14 @@ class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
         self.none_label = none_label
         self.random_state = random_state
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """groups: the writer (or batch) of each log; folds then leave whole writers out."""
         y = np.asarray(y)
-        folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
         params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
+        if groups is not None and len(set(groups)) >= 2:
+            folds = list(GroupKFold(n_splits=min(self.cv, len(set(groups)))).split(X, y, groups))
+        else:
+            folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
         out_of_fold = cross_val_predict(clone(self.estimator), X, y, cv=folds, method="predict_proba", params=params)
         classes = np.unique(y)
         none_index = int(np.flatnonzero(classes == self.none_label)[0])
@@ -105,9 +118,10 @@ def _logit(p):
 def build_estimator(settings: dict | None = None) -> Pipeline:
     s = {**DEFAULT_SETTINGS, **(settings or {})}
     parts = [
-            ("rules", RuleEvidenceVectorizer(use_rule_probabilities=s["rule_probabilities"])),
+            ("rules", RuleEvidenceVectorizer(use_rule_probabilities=s["rule_probabilities"],
+                                             use_floor=s["use_floor_feature"])),
             ("words", Pipeline([
-                ("select", FieldSelector(s["words_field"])),
+                ("select", FieldSelector(s["words_field"], normalise_roles=s["normalise_roles"])),
                 ("tfidf", TfidfVectorizer(ngram_range=tuple(s["word_ngrams"]), min_df=s["min_df"], sublinear_tf=True,
                                           token_pattern=r"(?u)\b\w[\w'/&.-]*\b")),
             ])),

@@ -22,9 +22,9 @@ from pathlib import Path
 from classifier.artefacts import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
 from classifier.corpus import load_corpus
 from classifier.errors import InputError
-from classifier.evaluate import label_columns, method_report
+from classifier.evaluate import method_report
 from classifier.io.readers import read_rows
-from classifier.labels import NONE
+from classifier.labels import LABELS, NONE
 from classifier.ruleset import RuleSet
 from classifier.scoring import ModelScorer
 from classifier.store import check_review
@@ -95,7 +95,7 @@ def _score(scorer: ModelScorer, records: list[dict], gold: list[str]) -> Scores:
     """The figures `evaluate` gives, at the model's own default threshold."""
     if not gold:
         return Scores(float("nan"), float("nan"), 0)
-    proba = label_columns(scorer.estimator.classes_, scorer.estimator.predict_proba(records))
+    proba, _ = scorer.final_proba(records)
     rep = method_report(gold, proba, scorer.manifest["thresholds"]["review"])
     return Scores(rep["recall"], rep["f1"], len(gold), rep["offences"], rep["caught"],
                   rep["expected_calibration_error"])
@@ -183,8 +183,8 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
 
 def contradiction_check(current: ModelScorer, records: list[dict], labels: list[str]) -> dict:
     """How many flags the current model is sure of the reviews reject as no offence."""
-    proba = current.estimator.predict_proba(records)
-    confidence = 1.0 - proba[:, list(current.estimator.classes_).index(NONE)]
+    proba, _ = current.final_proba(records)
+    confidence = 1.0 - proba[:, LABELS.index(NONE)]
     sure = confidence >= CONFIDENT
     rejected = int(sum(1 for s, label in zip(sure, labels) if s and label == NONE))
     confident = int(sure.sum())

@@ -53,6 +53,24 @@ def threshold_for_precision(points, target: float) -> float:
     return best
 
 
+def threshold_above(points, floor: float, target: float) -> float:
+    """The lowest threshold strictly above `floor` at and above which precision stays at or above the target.
+
+    The `likely` band starts here: above the flag threshold, so that both bands mean something. When no such
+    point reaches the target, the highest confidence seen (a `likely` band of the surest few).
+    """
+    above = [p for p in points if p[0] > floor]
+    if not above:
+        return min(1.0, floor + 10**-PLACES)
+    best = None
+    for threshold, precision, _ in above:
+        if precision >= target:
+            best = threshold
+        else:
+            break
+    return best if best is not None else above[0][0]
+
+
 def recall_at_precision(points, target: float) -> float:
     return max((r for _, p, r in points if p >= target), default=0.0)
 
