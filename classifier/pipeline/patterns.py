@@ -1,4 +1,9 @@
-"""Compile rule patterns (a phrase string or a spaCy token pattern) into matchers keyed by rule id."""
+"""Compile rule patterns (a phrase string or a spaCy token pattern) into matchers keyed by rule id.
+
+Patterns may also test `{"_": {"possessed": false}}`: whether the next token is a possessive 's or ', so "grabbed
+the victim" is a person grabbed and "grabbed the victim's phone" is not. A Matcher token cannot look ahead,
+and a following-token test fails at the end of the text ("he pushed the victim"), so this is a token attribute.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,25 @@ import json
 
 from spacy.attrs import SENT_START
 from spacy.matcher import Matcher
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
 from spacy.vocab import Vocab
 
 from classifier.errors import RuleError
 from classifier.ruleset import Examples
+
+
+def _possessed(token: Token) -> bool:
+    """The next token makes this one a possessor: "the victim's phone", "the victims' car" (not a closing quote,
+    as in "went for him'")."""
+    i = token.i + 1
+    if i >= len(token.doc) or token.whitespace_:
+        return False
+    mark = token.doc[i].lower_
+    return mark in ("'s", "\u2019s") or (mark in ("'", "\u2019") and token.lower_.endswith("s"))
+
+
+if not Token.has_extension("possessed"):
+    Token.set_extension("possessed", getter=_possessed)
 
 
 # Token attributes whose values a pattern can require, under the attribute Doc.to_array reads them by.
