@@ -20,13 +20,19 @@ from classifier.ruleset import Examples
 
 
 def _possessed(token: Token) -> bool:
-    """The next token makes this one a possessor: "the victim's phone", "the victims' car" (not a closing quote,
-    as in "went for him'")."""
-    i = token.i + 1
-    if i >= len(token.doc) or token.whitespace_:
-        return False
-    mark = token.doc[i].lower_
-    return mark in ("'s", "\u2019s") or (mark in ("'", "\u2019") and token.lower_.endswith("s"))
+    """The token belongs to a possessor: "the victim's phone", "the victims' car", "a female officer's taser" (not a
+    closing quote, as in "went for him'")."""
+    doc = token.doc
+    for i in (token.i + 1, token.i + 2):
+        if i >= len(doc):
+            break
+        mark, before = doc[i], doc[i - 1]
+        if not before.whitespace_ and (mark.lower_ in ("'s", "\u2019s")
+                                       or (mark.lower_ in ("'", "\u2019") and before.lower_.endswith("s"))):
+            return True
+        if not mark.is_alpha:
+            break
+    return False
 
 
 if not Token.has_extension("possessed"):
