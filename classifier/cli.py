@@ -187,8 +187,9 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, s
          rejects_path, model, rules_only, workers, quiet, resume):
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
-    Flags at or above the model's `likely` threshold (precision 0.95 on dev) are banded `likely`; the rest
-    `review`.
+    Flags at or above the model's `likely` threshold (above the flag threshold, where precision on dev stays
+    at 0.95) are banded `likely`; the rest `review`. A plain disclosure that holds the rule floor (an offence
+    cue of weight 0.8 or more that nothing excludes) is flagged at any threshold.
     """
     import contextlib
 
@@ -488,7 +489,7 @@ def review_queue(db_path, label, since, until, code, limit):
         rows = store.open_flags(label=label, since=since, until=until, code=code, limit=limit)
     for r in rows:
         click.echo(f"{r['incident_id']:22} {r['label']:24} {r['confidence']:.3f} {r['band'] or '':7} "
-                   f"{(r['opened_at'] or '')[:16]:16} {(r['closing_code'] or '')[:30]}")
+                   f"{r['decided_by'] or '-':6} {(r['opened_at'] or '')[:16]:16} {(r['closing_code'] or '')[:30]}")
     _report(f"{len(rows)} open flag{'' if len(rows) == 1 else 's'} shown")
 
 

@@ -30,7 +30,7 @@ from classifier.features import FieldSelector, RuleEvidenceVectorizer
 from classifier.labels import NONE
 
 DEFAULT_SETTINGS = {
-    "C": 1.0,
+    "C": 16.0,
     "rules_weight": 1.0,
     "words_weight": 1.0,
     "chars_weight": 1.0,

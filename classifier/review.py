@@ -33,7 +33,7 @@ def render_flag(flag, reviews, *, colour: bool = True) -> str:
     out.append(text[pos:])
     lines = [
         f"{flag['incident_id']}  {flag['label']}  confidence {flag['confidence']:.3f}  band {flag['band']}  "
-        f"status {flag['status']}",
+        f"decided by {flag['decided_by'] or '-'}  status {flag['status']}",
         f"opened {flag['opened_at'] or '-'} as {flag['opening_code'] or '-'}; closed as {flag['closing_code'] or '-'}",
         f"reason: {flag['reason']}" + (f"; {flag['closing_code_conflict']}" if flag["closing_code_conflict"] else ""),
         f"linked crimes: {', '.join(json.loads(flag['linked_crimes'])) or 'none'}; model {flag['model']}",

@@ -278,12 +278,12 @@ def _insert_flag(con, incident, digest: str, flag: dict, *, status: str = "open"
     con.execute(
         "INSERT OR IGNORE INTO flags (incident_id, text_sha256, text, label, confidence, band, reason, "
         "closing_code_conflict, linked_crimes, probabilities, evidence, model, rules, opened_at, opening_code, "
-        "closing_code, scanned_at, status, audit_sample_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "closing_code, scanned_at, status, audit_sample_id, decided_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (incident.incident_id, digest, incident.text, flag["label"], flag["confidence"], flag.get("band"),
          flag["reason"], flag.get("closing_code_conflict"), json.dumps(flag["linked_crimes"]),
          json.dumps(flag["probabilities"]), json.dumps(flag["evidence"]), flag["model"], flag["rules"],
          incident.opened_at, incident.opening_code, incident.closing_code, flag["scanned_at"], status,
-         audit_sample_id),
+         audit_sample_id, flag.get("decided_by")),
     )
 
 

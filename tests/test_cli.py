@@ -56,16 +56,21 @@ def test_classify_writes_the_contract(runner, logs, tmp_path):
     texts = {"A": "21:49 caller states partner shouting, verbal only\n22:30 PC 1234: IP now says he grabbed her by the throat, no marks",
              "C": "RP says her ex punched her in the face last night, black eye"}
     for score in scores.values():
-        assert set(score) >= {"incident_id", "label", "confidence", "probabilities", "evidence", "model"}
+        assert set(score) >= {"incident_id", "label", "confidence", "probabilities", "evidence", "model", "decided_by"}
         assert set(score["probabilities"]) == set(LABELS)
         assert sum(score["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
-        assert score["label"] == max(score["probabilities"], key=score["probabilities"].get)
+        offences = {k: v for k, v in score["probabilities"].items() if k != "none"}
+        if score["label"] != "none":
+            assert score["label"] == max(offences, key=offences.get)
         assert score["confidence"] == pytest.approx(1 - score["probabilities"]["none"], abs=1e-6)
         for e in score["evidence"]:
             assert texts[score["incident_id"]][e["start"]:e["end"]] == e["text"]
     assert scores["A"]["label"] == "violence_without_injury"
-    assert scores["B"]["label"] == "none"
+    assert scores["B"]["label"] == "none" and scores["B"]["decided_by"] == "none"
     assert scores["C"]["label"] == "violence_with_injury"
+    # A plain, not-excluded disclosure holds the floor whatever the model makes of it.
+    assert scores["C"]["decided_by"] in ("rules", "both")
+    assert any(e["floor"] for e in scores["C"]["evidence"])
     assert "scored 3 incidents; 1 rows rejected" in result.output
 
 
@@ -79,7 +84,7 @@ def test_classify_csv_output(runner, logs, tmp_path):
     out = tmp_path / "scores.csv"
     assert runner.invoke(cli, ["classify", str(logs), "-o", str(out)]).exit_code == 0
     header = out.read_text(encoding="utf-8").splitlines()[0]
-    assert header == "incident_id,label,confidence," + ",".join(f"p_{l}" for l in LABELS) + ",evidence,model"
+    assert header == "incident_id,label,confidence," + ",".join(f"p_{l}" for l in LABELS) + ",evidence,model,decided_by"
 
 
 def test_scan_leaves_out_covered_incidents_and_says_why(runner, logs, crimes, tmp_path):

@@ -64,3 +64,18 @@ def test_no_flag_below_threshold_or_when_covered(rules):
     assert make_flag(incident, _score(confidence=0.4), [], threshold=0.5, rules=rules) is None
     abh = CrimeRecord("20/1/26", "A", "violence_with_injury")
     assert make_flag(incident, _score(), [abh], threshold=0.5, rules=rules) is None
+
+
+def test_a_floor_flag_holds_whatever_threshold_scan_is_given(rules):
+    incident = Incident("A", "he punched her", 2)
+    floor_cue = {"rule": "punch-kick-slap", "label": "violence_without_injury", "text": "punched her", "start": 3,
+                 "end": 14, "context": [], "triggers": [], "kind": "offence", "entry": 0, "floor": True}
+    held = {**_score(confidence=0.35), "evidence": [floor_cue], "decided_by": "rules"}
+    flag = make_flag(incident, held, [], threshold=0.9, likely=0.95, rules=rules, scanned_at="t")
+    assert flag is not None and flag["band"] == "review" and flag["decided_by"] == "rules"
+    # The same confidence without a floor cue is below the threshold asked for.
+    assert make_flag(incident, {**held, "evidence": [{**floor_cue, "floor": False}]}, [], threshold=0.9,
+                     rules=rules) is None
+    # Flagged at a threshold below the model's own, the model raised it.
+    lowered = {**_score(confidence=0.35), "label": "none", "decided_by": "none"}
+    assert make_flag(incident, lowered, [], threshold=0.3, rules=rules, scanned_at="t")["decided_by"] == "model"

@@ -18,14 +18,31 @@ from classifier.errors import ModelError
 from classifier.features import FieldSelector, RuleEvidenceVectorizer
 from classifier.labels import LABELS
 from classifier.model import ConfidenceCalibratedClassifier, build_estimator
-from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_for_precision,
-                                   threshold_for_recall)
+from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_above,
+                                   threshold_for_precision, threshold_for_recall)
 
 from conftest import ROOT, read_jsonl, write_jsonl
 
-def _analysis(cues=(), text="x", marked="x"):
+
+def _analysis(cues=(), text="x", marked="x", floor=()):
     return {"text": text, "marked": marked, "cues": list(cues),
-            "rule_probabilities": {label: 1 / 6 for label in LABELS}}
+            "rule_probabilities": {label: 1 / 6 for label in LABELS}, "floor": list(floor)}
+
+
+def test_person_and_role_words_are_one_token_for_the_word_ngrams():
+    selector = FieldSelector("marked", normalise_roles=True)
+    written = ["he push her", "the suspect push the victim", "male subject push a acquaintance", "s1 push v1"]
+    assert set(selector.transform([_analysis(marked=m) for m in written])) == {"someone push someone"}
+    # A negation mark is kept apart: "not the victim" is not "the victim".
+    assert selector.transform([_analysis(marked="neg_victim push")]) == ["neg_someone push"]
+    assert FieldSelector("marked").transform([_analysis(marked="he push her")]) == ["he push her"]
+
+
+def test_the_floor_is_a_feature_the_model_can_weigh():
+    vec = RuleEvidenceVectorizer().fit([_analysis(floor=["rape"]), _analysis()])
+    names = list(vec.get_feature_names_out())
+    row = vec.transform([_analysis(floor=["rape"])]).toarray()[0]
+    assert row[names.index("floor=rape")] == 1.0 and row[names.index("floor")] == 1.0
 
 
 def test_rule_evidence_vectorizer_separates_context_states():
@@ -63,7 +80,8 @@ def test_manifest_records_what_an_auditor_needs(small_model):
     for key in ("version", "sha256", "corpus", "rules", "libraries", "settings", "dev_metrics", "thresholds"):
         assert key in manifest
     assert manifest["corpus"]["hash"].startswith("sha256:")
-    assert manifest["thresholds"]["likely"] >= manifest["thresholds"]["review"]
+    assert manifest["thresholds"]["likely"] > manifest["thresholds"]["review"]
+    assert 0 < manifest["thresholds"]["floor_confidence"] <= 1
     assert {"scikit-learn", "numpy", "joblib", "spacy"} <= set(manifest["libraries"])
 
 
@@ -105,7 +123,13 @@ def test_classify_with_the_model_passes_the_contract(small_model, tmp_path):
         assert set(score["probabilities"]) == set(LABELS)
         assert sum(score["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
         assert score["confidence"] == pytest.approx(1 - score["probabilities"]["none"], abs=1e-6)
-        assert score["label"] == max(score["probabilities"], key=score["probabilities"].get)
+        threshold = small_model.manifest["thresholds"]["review"]
+        if score["confidence"] < threshold:
+            assert score["label"] == "none" and score["decided_by"] == "none"
+        else:
+            offences = {k: v for k, v in score["probabilities"].items() if k != "none"}
+            assert score["label"] == max(offences, key=offences.get)
+            assert score["decided_by"] in ("rules", "model", "both")
 
 
 def test_scan_bands_flags_and_takes_a_target_recall(small_model, tmp_path):
@@ -118,7 +142,7 @@ def test_scan_bands_flags_and_takes_a_target_recall(small_model, tmp_path):
     assert f"threshold {expected:.3f}" in result.output
     likely = max(small_model.manifest["thresholds"]["likely"], expected)
     for flag in read_jsonl(out):
-        assert flag["confidence"] >= expected
+        assert flag["confidence"] >= expected or any(e["floor"] for e in flag["evidence"])
         assert flag["band"] == ("likely" if flag["confidence"] >= likely else "review")
     both = CliRunner().invoke(cli, ["scan", str(sample / "incidents.csv"), "--crimes", str(sample / "crimes.csv"),
                                     "-o", str(out), "--threshold", "0.5", "--target-recall", "0.9"])
@@ -137,7 +161,9 @@ def test_evaluate_prints_writes_json_and_draws(small_model, small_corpus, tmp_pa
                  "label accuracy (positives)", "expected calibration error", "confusion matrix, model"):
         assert name in result.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert set(report["methods"]) == {"model", "rules", "keyword", "word_ngrams"}
+    assert set(report["methods"]) == {"model", "model_alone", "rules", "keyword", "word_ngrams"}
+    assert set(report["methods"]["model"]["bands"]) == {"likely", "review", "saturated_share"}
+    assert "model flags decided by: rules" in result.output
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -150,20 +176,25 @@ def test_threshold_choice_by_meaning():
     assert threshold_for_precision(points, 1.0) == 0.8
     assert recall_at_precision(points, 0.75) == 1.0
     assert precision_at_recall(points, 1.0) == pytest.approx(4 / 5)
+    # The likely band starts strictly above the flag threshold, even where precision is already met there.
+    assert threshold_above(points, 0.4, 0.8) == 0.8
+    assert threshold_above(points, 0.8, 0.99) == 0.9
+    assert threshold_above(points, 0.9, 0.99) == pytest.approx(0.900001)
 
 
 def test_stored_thresholds_keep_the_dev_log_that_set_them(small_model, small_corpus, rules):
     """A threshold is one dev log's confidence: stored to six places, it must still flag that log."""
     from classifier.analysis import analyse
     from classifier.evaluation import binary_report, offence_decisions
-    from classifier.scoring import RuleScorer
+    from classifier.scoring import ModelScorer
     from classifier.thresholds import round_down, thin_curve
 
-    estimator, manifest = load_model(small_model.folder, rules_version=rules.version)
+    scorer = ModelScorer(rules, small_model.folder)
+    manifest = scorer.manifest
     dev = list(load_corpus(small_corpus, ("dev",)))
-    records = [analyse(doc) for doc in RuleScorer(rules).docs(r["text"] for r in dev)]
-    proba = estimator.predict_proba(records)
-    decided = offence_decisions(proba, estimator.classes_, manifest["thresholds"]["review"])
+    records = [analyse(doc) for doc in scorer.rule_scorer.docs(r["text"] for r in dev)]
+    proba, _ = scorer.final_proba(records)
+    decided = offence_decisions(proba, LABELS, manifest["thresholds"]["review"])
     assert round(binary_report([r["label"] for r in dev], decided).recall, 4) == manifest["dev_metrics"]["recall"]
 
     assert round_down(0.5891628) == 0.589162 and round_down(0.25) == 0.25

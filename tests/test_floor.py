@@ -1,0 +1,87 @@
+"""The rules are a floor and the model ranks: plain disclosures are flagged whatever the model says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classifier.floor import apply_floor, floor_confidence
+from classifier.labels import LABELS, NONE
+from classifier.scoring import ModelScorer
+
+FLOOR_WEIGHT = 0.8
+
+
+def _row(**probabilities) -> list[float]:
+    row = [probabilities.get(label, 0.0) for label in LABELS]
+    row[LABELS.index(NONE)] = 1.0 - sum(row)
+    return row
+
+
+def test_the_floor_raises_a_disclosure_the_model_doubts_to_at_least_the_threshold():
+    model = np.array([_row(violence_without_injury=0.05), _row(violence_without_injury=0.05)])
+    rules = np.array([_row(violence_without_injury=0.8), _row(violence_without_injury=0.8)])
+    final, decided = apply_floor(model, rules, [["violence_without_injury"], []], threshold=0.3, confidence=0.2)
+    assert decided == ["rules", "none"]
+    assert 1 - final[0, LABELS.index(NONE)] == pytest.approx(0.3)
+    assert LABELS[int(np.argmax(final[0, :-1]))] == "violence_without_injury"
+    # No floor cue: the model's probabilities stand.
+    assert final[1] == pytest.approx(model[1])
+
+
+def test_the_model_may_raise_the_confidence_and_add_what_no_rule_caught():
+    model = np.array([_row(rape=0.9), _row(stalking_harassment=0.6), _row(other_sexual=0.1)])
+    rules = np.array([_row(rape=0.9), _row(), _row()])
+    final, decided = apply_floor(model, rules, [["rape"], [], []], threshold=0.3, confidence=0.8)
+    assert decided == ["both", "model", "none"]
+    assert 1 - final[0, LABELS.index(NONE)] == pytest.approx(0.9)
+    assert np.allclose(final.sum(axis=1), 1.0)
+
+
+def test_the_floor_confidence_is_the_share_of_floor_logs_with_an_offence():
+    assert floor_confidence([["rape"], ["rape"], [], ["violence_with_injury"]], ["rape", "none", "none", "rape"]) == \
+        pytest.approx(2 / 3)
+    assert floor_confidence([[], []], ["none", "rape"]) == 0.5
+
+
+@pytest.fixture(scope="module")
+def shipped(rules):
+    """The current model version, as `classify` loads it."""
+    from classifier.artefacts import resolve
+
+    return ModelScorer(rules, resolve(None))
+
+
+def _example_texts(rule):
+    return [e["text"] if isinstance(e, dict) else e for e in rule.examples.positive]
+
+
+def test_every_positive_example_of_a_floor_rule_is_flagged_by_the_full_model(shipped, rules):
+    floor_rules = [r for r in rules.cues if r.kind == "offence" and r.weight >= FLOOR_WEIGHT]
+    assert len(floor_rules) >= 20
+    texts = [(rule.id, text) for rule in floor_rules for text in _example_texts(rule)]
+    scores = shipped.score_docs(list(shipped.rule_scorer.docs(t for _, t in texts)))
+    missed = [(rule_id, text, s["confidence"]) for (rule_id, text), s in zip(texts, scores)
+              if s["label"] == NONE or s["decided_by"] not in ("rules", "both")]
+    assert missed == []
+    assert all(s["confidence"] >= shipped.threshold for s in scores)
+
+
+def test_who_writes_it_does_not_change_the_score(shipped):
+    """The same act, as three writers put it, scores within 0.1 (the rules give all three the same)."""
+    texts = ["He pushed her", "The suspect pushed the victim", "Male subject pushed an acquaintance"]
+    scores = shipped.score_docs(list(shipped.rule_scorer.docs(texts)))
+    confidence = [s["confidence"] for s in scores]
+    assert all(s["label"] == "violence_without_injury" for s in scores), scores
+    assert max(confidence) - min(confidence) <= 0.1, confidence
+
+
+def test_labels_follow_the_threshold_and_the_likely_band_sits_above_it(shipped):
+    marks = shipped.manifest["thresholds"]
+    assert marks["likely"] > marks["review"]
+    texts = ["Caller reports a noise complaint, music off on arrival, no offences",
+             "IP states her partner punched her in the face last night"]
+    for score in shipped.score_docs(list(shipped.rule_scorer.docs(texts))):
+        assert (score["label"] == NONE) == (score["confidence"] < marks["review"])
+        assert score["decided_by"] in ("rules", "model", "both", "none")
+        assert (score["decided_by"] == "none") == (score["label"] == NONE)
