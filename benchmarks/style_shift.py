@@ -6,7 +6,8 @@
 The corpus's train and dev splits are grouped by writer (the incident_id prefix: one writer, one force and one
 style per batch) and cut into folds that leave whole writers out. For each fold a model is trained on the other
 writers (calibrated, as `train` does, on folds that also leave writers out) and scores the held-out writers;
-the rule floor is applied with the floor confidence of the training writers. Printed per setting, over the
+the rule floor is applied with the threshold and floor confidence that the training writers' out-of-fold
+scores give, as `train` sets them from dev. Printed per setting, over the
 held-out scores: average precision (threshold-free ranking), recall at precision 0.9, and expected calibration
 error (ECE), pooled and for the worst held-out writer. The test split is never read.
 
@@ -37,7 +38,7 @@ from classifier.model import build_estimator  # noqa: E402
 from classifier.ruleset import load_rules  # noqa: E402
 from classifier.scoring import RuleScorer  # noqa: E402
 from classifier.thresholds import pr_points, recall_at_precision  # noqa: E402
-from classifier.training import analyse_texts  # noqa: E402
+from classifier.training import TARGET_RECALL, analyse_texts, floor_threshold  # noqa: E402
 
 
 def held_out_scores(records, labels, writers, settings, folds: int):
@@ -51,9 +52,14 @@ def held_out_scores(records, labels, writers, settings, folds: int):
         x_test = [records[i] for i in test_idx]
         model = label_columns(estimator.classes_, estimator.predict_proba(x_test))
         rules = np.array([[r["rule_probabilities"][label] for label in LABELS] for r in x_test])
-        floor_conf = floor_confidence([r["floor"] for r in x_train], labels[train_idx])
-        # Threshold 0: only the ranking and the floor's own confidence matter here.
-        final, _ = apply_floor(model, rules, [r["floor"] for r in x_test], threshold=0.0, confidence=floor_conf)
+        # The threshold and the floor's confidence as `train` sets them, from the training writers alone (their
+        # out-of-fold scores stand in for a dev split).
+        oof = estimator.named_steps["classify"].oof_confidence_
+        train_positive = labels[train_idx] != NONE
+        oof_proba = np.column_stack([np.zeros((len(oof), len(LABELS) - 1)), 1.0 - oof])
+        threshold = floor_threshold(oof_proba, x_train, train_positive, TARGET_RECALL)
+        floor_conf = floor_confidence([r["floor"] for r in x_train], labels[train_idx], oof, threshold)
+        final, _ = apply_floor(model, rules, [r["floor"] for r in x_test], threshold=threshold, confidence=floor_conf)
         confidence[test_idx] = 1.0 - final[:, LABELS.index(NONE)]
     return confidence
 

@@ -6,8 +6,10 @@ must not argue away "struck the victim with his fists" because a force writes it
 raise the confidence, choose the band, order the queue and flag incidents that no rule caught.
 
 For an incident with a floor cue, the confidence is the highest of the model's, the threshold (so the label is
-an offence and the incident is flagged) and the floor's own confidence: the share of training logs with a
-floor cue that disclosed an offence (recorded in the model's manifest). When the model would not have flagged
+an offence and the incident is flagged) and the floor's own confidence: the share of training logs that
+disclosed an offence among those the floor held and the model, out of fold, would not have flagged (recorded
+in the model's manifest). Where rules and model disagree the confidence says so, and a reviewer sees it in
+the `review` band. When the model would not have flagged
 it, the offence labels share the mass as the rules say, since the model's shares then speak for `none`.
 
 `decided_by` says what raised the incident to its label: `rules` (the floor alone), `model` (no floor cue),
@@ -27,10 +29,16 @@ _NONE_INDEX = LABELS.index(NONE)
 _OFFENCES = [i for i, label in enumerate(LABELS) if label != NONE]
 
 
-def floor_confidence(floors: Sequence[Sequence[str]], gold: Sequence[str]) -> float:
-    """The share of logs with a floor cue that disclose an offence (0.5 when no log has one)."""
-    held = [g != NONE for f, g in zip(floors, gold, strict=True) if f]
-    return float(np.mean(held)) if held else 0.5
+def floor_confidence(floors: Sequence[Sequence[str]], gold: Sequence[str], model_any=None,
+                     threshold: float = 1.0) -> float:
+    """The share of logs that disclose an offence among those the floor holds and the model would not flag.
+
+    `model_any`: each log's out-of-fold model confidence (None: every floor log counts). The share is taken
+    with one log of each kind added (a uniform prior), so a handful of logs cannot make it 0 or 1.
+    """
+    doubted = [True] * len(gold) if model_any is None else [m < threshold for m in model_any]
+    held = [g != NONE for f, g, d in zip(floors, gold, doubted, strict=True) if f and d]
+    return float((sum(held) + 1) / (len(held) + 2))
 
 
 def apply_floor(model_proba: np.ndarray, rule_proba: np.ndarray, floors: Sequence[Sequence[str]], *,

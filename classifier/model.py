@@ -83,6 +83,9 @@ class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
             self.calibrator_ = LogisticRegression(C=1e6).fit(_logit(raw_any)[:, None], target)
         else:
             raise ValueError(f"calibration method {self.method!r} is not one of: isotonic, sigmoid")
+        # The calibrated confidence of each training log from a model that did not fit it (nor, with groups, its
+        # writer): what training needs to judge the rule floor against the model.
+        self.oof_confidence_ = np.clip(self._calibrated_any(raw_any), 0.0, 1.0)
         self.estimator_ = clone(self.estimator).fit(X, y, **params)
         self.classes_ = self.estimator_.classes_
         self.none_index_ = int(np.flatnonzero(self.classes_ == self.none_label)[0])

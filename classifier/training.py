@@ -72,10 +72,11 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     if extra_train and extra_weight != 1.0:
         fit_params["classify__sample_weight"] = weights
     estimator = build_estimator(settings).fit(x_train, y_train, **fit_params)
-    floor_conf = round_down(floor_confidence([x["floor"] for x in x_train], y_train))
     model_dev = label_columns(estimator.classes_, estimator.predict_proba(x_dev))
     positive = np.asarray(y_dev) != NONE
     review = round_down(floor_threshold(model_dev, x_dev, positive, TARGET_RECALL))
+    oof = estimator.named_steps["classify"].oof_confidence_
+    floor_conf = round_down(floor_confidence([x["floor"] for x in x_train], y_train, oof, review))
     rule_dev = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_dev])
     final_dev, decided = apply_floor(model_dev, rule_dev, [x["floor"] for x in x_dev], threshold=review,
                                      confidence=floor_conf)

@@ -38,9 +38,13 @@ def test_the_model_may_raise_the_confidence_and_add_what_no_rule_caught():
     assert np.allclose(final.sum(axis=1), 1.0)
 
 
-def test_the_floor_confidence_is_the_share_of_floor_logs_with_an_offence():
-    assert floor_confidence([["rape"], ["rape"], [], ["violence_with_injury"]], ["rape", "none", "none", "rape"]) == \
-        pytest.approx(2 / 3)
+def test_the_floor_confidence_is_the_share_of_offences_where_the_model_doubts_the_floor():
+    floors = [["rape"], ["rape"], [], ["violence_with_injury"], ["rape"]]
+    gold = ["rape", "none", "none", "rape", "rape"]
+    # Every floor log: 3 offences of 4, with one log of each kind added.
+    assert floor_confidence(floors, gold) == pytest.approx(4 / 6)
+    # Only those the model (out of fold) would not flag at 0.5: 1 offence of 2.
+    assert floor_confidence(floors, gold, [0.1, 0.2, 0.1, 0.9, 0.8], 0.5) == pytest.approx(2 / 4)
     assert floor_confidence([[], []], ["none", "rape"]) == 0.5
 
 
