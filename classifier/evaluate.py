@@ -21,7 +21,8 @@ SATURATED = 0.999
 def band_report(gold: list[str], confidence, threshold: float, likely: float) -> dict:
     """Flags and precision in each band, and how many flags read a saturated confidence."""
     positive = np.asarray(gold) != NONE
-    confidence = np.asarray(confidence, dtype=float)
+    # Six places, as a score is written: 1 - (1 - t) can come back a hair under t.
+    confidence = np.round(np.asarray(confidence, dtype=float), 6)
     out = {}
     for band, low, high in (("likely", likely, np.inf), ("review", threshold, likely)):
         held = (confidence >= low) & (confidence < high)

@@ -124,4 +124,5 @@ def offence_decisions(probabilities: np.ndarray, classes, threshold: float) -> l
     offence_idx = [classes.index(label) for label in OFFENCE_LABELS]
     confidence = 1.0 - probabilities[:, classes.index(NONE)]
     top = np.asarray(OFFENCE_LABELS)[probabilities[:, offence_idx].argmax(axis=1)]
-    return [str(t) if c >= threshold else NONE for t, c in zip(top, confidence)]
+    # 1 - (1 - t) can come back a hair under t; a score is written to six places, so compare at that precision.
+    return [str(t) if c >= threshold - 1e-9 else NONE for t, c in zip(top, confidence)]

@@ -31,12 +31,15 @@ from classifier.store import check_review
 from classifier.training import analyse_texts, train_model
 
 MAX_F1_DROP = 0.01
-# What every default model must reach on the corpus test split (the model's acceptance targets): a candidate
-# that gains a force's words but falls below them is not promoted.
-TARGETS = {"recall": 0.95, "f1": 0.95, "ece": 0.05}
+# The model's acceptance targets on the corpus test split (#12): recall over all flags, precision in the `likely`
+# band, calibration error. A candidate may not miss a target where the current model meets it, nor fall further
+# below one the current model misses (docs/decisions/0002-gate-targets-with-the-floor.md). Pooled F1 is no
+# target: the rule floor flags keyword-bearing hard negatives the context rules do not yet exclude.
+TARGETS = {"recall": 0.97, "likely_precision": 0.92, "ece": 0.05}
 GATE_RULE = (f"the candidate misses no more of the offences of the corpus test split and the held-out reviews, "
-             f"counted together; F1 falls by no more than {MAX_F1_DROP} on each; on the corpus test split recall "
-             f"and F1 >= {TARGETS['recall']}, calibration error <= {TARGETS['ece']}")
+             f"counted together; F1 falls by no more than {MAX_F1_DROP} on each; on the corpus test split it does "
+             f"not miss, where the current model meets it, nor fall further below: recall >= {TARGETS['recall']}, "
+             f"precision in the likely band >= {TARGETS['likely_precision']}, calibration error <= {TARGETS['ece']}")
 CONTRADICTED = "the batch contradicts the current model too often"
 # A reviewed incident counts as this many corpus logs: a night's reviews are few beside the corpus, and they
 # are the force's own language.
@@ -89,6 +92,7 @@ class Scores:
     offences: int = 0
     caught: int = 0
     ece: float | None = None
+    likely_precision: float | None = None
 
 
 def _score(scorer: ModelScorer, records: list[dict], gold: list[str]) -> Scores:
@@ -96,9 +100,10 @@ def _score(scorer: ModelScorer, records: list[dict], gold: list[str]) -> Scores:
     if not gold:
         return Scores(float("nan"), float("nan"), 0)
     proba, _ = scorer.final_proba(records)
-    rep = method_report(gold, proba, scorer.manifest["thresholds"]["review"])
+    marks = scorer.manifest["thresholds"]
+    rep = method_report(gold, proba, marks["review"], likely=marks["likely"])
     return Scores(rep["recall"], rep["f1"], len(gold), rep["offences"], rep["caught"],
-                  rep["expected_calibration_error"])
+                  rep["expected_calibration_error"], rep["bands"]["likely"]["precision"])
 
 
 def gate_failures(results: dict[str, dict[str, Scores]]) -> list[str]:
@@ -118,11 +123,22 @@ def gate_failures(results: dict[str, dict[str, Scores]]) -> list[str]:
         current, candidate = pair["current"], pair["candidate"]
         if candidate.n and candidate.f1 < current.f1 - MAX_F1_DROP:
             failures.append(f"{name}: F1 fell from {current.f1:.3f} to {candidate.f1:.3f}, more than {MAX_F1_DROP}")
-    test = results["corpus_test"]["candidate"]
-    for key, name in (("recall", "recall"), ("f1", "F1"), ("ece", "calibration error")):
-        value, target = getattr(test, key), TARGETS[key]
-        if (value > target) if key == "ece" else (value < target):
-            failures.append(f"corpus_test: the candidate's {name} {value:.3f} misses the target {target}")
+    test = results["corpus_test"]
+    for key, name in (("recall", "recall"), ("likely_precision", "precision in the likely band"),
+                      ("ece", "calibration error")):
+        target = TARGETS[key]
+        value, before = getattr(test["candidate"], key), getattr(test["current"], key)
+        if value is None:
+            continue
+        lower_is_better = key == "ece"
+
+        def misses(v):
+            return v is None or ((v > target) if lower_is_better else (v < target))
+
+        worse = before is not None and ((value > before) if lower_is_better else (value < before))
+        if misses(value) and (not misses(before) or worse):
+            further = f" and is further from it than the current model's {before:.3f}" if misses(before) else ""
+            failures.append(f"corpus_test: the candidate's {name} {value:.3f} misses the target {target}{further}")
     return failures
 
 

@@ -109,7 +109,7 @@ def _pair(current, candidate):
     return {"current": Scores(**current), "candidate": Scores(**candidate)}
 
 
-GOOD_TEST = dict(recall=0.99, f1=0.98, n=400, offences=200, caught=198, ece=0.02)
+GOOD_TEST = dict(recall=0.99, f1=0.98, n=400, offences=200, caught=198, ece=0.02, likely_precision=0.96)
 
 
 def test_the_gate_counts_missed_offences_over_both_sets():
@@ -141,54 +141,17 @@ def test_the_gate_refuses_an_f1_fall_on_either_set_and_a_candidate_below_the_tar
                "held_out_reviews": _pair(held, {**held, "f1": 0.58})}
     assert gate_failures(f1_fall) == ["corpus_test: F1 fell from 0.980 to 0.965, more than 0.01",
                                       "held_out_reviews: F1 fell from 0.600 to 0.580, more than 0.01"]
-    # Within the F1 tolerance of a current model that is itself below target, but below the targets.
-    weak = dict(recall=0.94, f1=0.945, n=400, offences=200, caught=188, ece=0.06)
-    below = {"corpus_test": _pair(weak, {**weak, "ece": 0.07}), "held_out_reviews": _pair(held, held)}
-    assert gate_failures(below) == ["corpus_test: the candidate's recall 0.940 misses the target 0.95",
-                                    "corpus_test: the candidate's F1 0.945 misses the target 0.95",
-                                    "corpus_test: the candidate's calibration error 0.070 misses the target 0.05"]
-
-
-def test_retraining_on_a_forces_reviews_learns_its_words(gate_model, gate_corpus, rules, tmp_path):
-    """The loop end to end: a force's reviewed logs in its own dialect teach the candidate words it never saw.
-
-    Whether this small model's candidate is promoted is ruled by the model targets, which a model trained on
-    a few hundred logs does not meet; benchmarks/learn_force_language.py shows promotion with the real one.
-    """
-    import re
-
-    from classifier.artefacts import read_manifest
-    from classifier.retraining import holdout
-    from classifier.scoring import ModelScorer
-
-    from conftest import read_jsonl
-
-    root = _registry(gate_model, tmp_path)
-    logs = read_jsonl(ROOT / "corpora" / "force-language" / "nw-logs.jsonl")
-    db = _store_with(tmp_path, logs)
-    reviews = write_jsonl(tmp_path / "reviews.jsonl", [
-        {"incident_id": r["incident_id"], "reviewer": "qa", "reviewed_at": "2026-11-26T10:00:00",
-         **({"outcome": "no_crime"} if r["label"] == "none" else {"outcome": "crime", "label": r["label"]})}
-        for r in logs])
-    result = CliRunner().invoke(cli, ["retrain", "--reviews", str(reviews), "--db", str(db), "--corpus",
-                                      str(gate_corpus), "--models", str(root)])
-    assert result.exit_code == 0, result.output
-    candidate = re.search(rf"candidate (\S+) \(parent {gate_model.version}\): (promoted|refused)", result.output)
-    assert candidate, result.output
-    lineage = read_manifest(root / candidate.group(1))["lineage"]
-    held = [r for r in logs if holdout(r["incident_id"], 0.3)]
-    assert lineage["reviews"]["held_out"] == len(held) and lineage["decision"] == candidate.group(2)
-    assert (candidate.group(2) == "promoted") == (lineage["gate_failures"] == [])
-
-    # Scored afresh on the held-out offences, which the candidate never trained on: it finds far more of them.
-    offences = [r for r in held if r["label"] != "none"]
-    caught = {}
-    for version in (gate_model.version, candidate.group(1)):
-        scorer = ModelScorer(rules, root / version)
-        threshold = scorer.manifest["thresholds"]["review"]
-        scores = scorer.score(Incident(r["incident_id"], r["text"], 1) for r in offences)
-        caught[version] = sum(score["confidence"] >= threshold for _, score in scores)
-    assert caught[candidate.group(1)] >= caught[gate_model.version] + len(offences) // 4, caught
-    gate = lineage["gate"]["held_out_reviews"]
-    assert gate["candidate"]["caught"] == caught[candidate.group(1)]
-    assert gate["current"]["caught"] == caught[gate_model.version]
+    # A current model that meets the targets: a candidate may not miss them.
+    below = {"corpus_test": _pair(GOOD_TEST, {**GOOD_TEST, "recall": 0.965, "likely_precision": 0.9, "ece": 0.07}),
+             "held_out_reviews": _pair(held, held)}
+    assert gate_failures(below) == [
+        "corpus_test: the candidate's recall 0.965 misses the target 0.97",
+        "corpus_test: the candidate's precision in the likely band 0.900 misses the target 0.92",
+        "corpus_test: the candidate's calibration error 0.070 misses the target 0.05"]
+    # A current model itself below a target: a candidate no further from it passes, one further from it does not.
+    weak = dict(recall=0.94, f1=0.9, n=400, offences=200, caught=188, ece=0.06, likely_precision=0.95)
+    assert gate_failures({"corpus_test": _pair(weak, {**weak, "ece": 0.055}),
+                          "held_out_reviews": _pair(held, held)}) == []
+    assert gate_failures({"corpus_test": _pair(weak, {**weak, "ece": 0.07}), "held_out_reviews": _pair(held, held)}) == [
+        "corpus_test: the candidate's calibration error 0.070 misses the target 0.05 and is further from it than "
+        "the current model's 0.060"]
