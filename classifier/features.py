@@ -13,7 +13,8 @@ from classifier.labels import LABELS
 # Who did what to whom is written as "he ... her", "the suspect ... the victim", "S1 ... V1" or "male subject ...
 # an acquaintance" by different writers and forces. These words say how a log is written, not whether it
 # discloses an offence, so the word n-grams see one token for all of them (a negated or hypothetical mark is
-# kept: "neg_victim" stays apart from "victim"). Determiners go for the same reason: "the victim" is "her".
+# kept: "neg_victim" stays apart from "victim"). Determiners go for the same reason: "the victim" is "her"; and
+# a run of such words ("male subject") is one person.
 PERSON = "someone"
 PERSON_WORDS = frozenset("""
     he she him her his hers himself herself they them their theirs themselves
@@ -52,7 +53,11 @@ def _normalise_roles(text: str) -> str:
         bare = bare.lower()
         if bare in DROPPED_WORDS:
             continue
-        out.append(prefix + PERSON if bare in PERSON_WORDS else word)
+        if bare in PERSON_WORDS:
+            word = prefix + PERSON
+            if out and out[-1] == word:
+                continue  # "male subject", "the victim's partner": one person, one token
+        out.append(word)
     return " ".join(out)
 
 

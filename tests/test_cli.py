@@ -106,10 +106,16 @@ def test_scan_flags_when_the_linked_crime_is_of_another_family(runner, logs, tmp
     assert flags["C"]["reason"] == "linked crime record does not cover violence_with_injury"
 
 
-def test_threshold_one_flags_nothing(runner, logs, crimes, tmp_path):
+def test_threshold_one_flags_only_what_the_rule_floor_holds(runner, logs, crimes, tmp_path):
     out = tmp_path / "flags.jsonl"
     runner.invoke(cli, ["scan", str(logs), "--crimes", str(crimes), "-o", str(out), "--threshold", "1"])
-    assert read_jsonl(out) == []
+    flags = read_jsonl(out)
+    # A grabbed throat is a plain disclosure: no threshold argues it away; it is kept for review.
+    assert [f["incident_id"] for f in flags] == ["A"]
+    assert flags[0]["band"] == "review" and any(e["floor"] for e in flags[0]["evidence"])
+    runner.invoke(cli, ["scan", str(logs), "--crimes", str(crimes), "-o", str(out), "--threshold", "1",
+                        "--rules-only"])
+    assert [f["incident_id"] for f in read_jsonl(out)] == ["A"]
 
 
 def test_scan_never_flags_a_covered_incident_on_the_sample(runner, tmp_path):

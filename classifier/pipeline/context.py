@@ -12,7 +12,7 @@ from __future__ import annotations
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from classifier.pipeline.extensions import CONTEXT_ATTRS, CUES_KEY, TRIGGERS_KEY
+from classifier.pipeline.extensions import CUES_KEY, TRIGGERS_KEY
 from classifier.pipeline.patterns import RuleMatcherComponent
 from classifier.pipeline.tokenizer import source_span
 from classifier.ruleset import ContextRule
@@ -49,8 +49,7 @@ class CueContext(RuleMatcherComponent):
                 continue
             triggers.append((rule, start, end))
         doc.spans[self.triggers_key] = [doc[s:e] for _, s, e in triggers]
-        for cue in cues:
-            cue._.triggers = []
+        doc._.cue_triggers = [[] for _ in cues]
         if not triggers:
             return doc
         sent_of = [0] * len(doc)
@@ -80,10 +79,11 @@ class CueContext(RuleMatcherComponent):
                 for i in range(lo, hi):
                     if not start <= i < end:
                         doc[i]._.scope = rule.category
-        for cue in cues:
-            found = []
+        cue_rules = doc._.cue_rules or {}
+        for cue, found in zip(cues, doc._.cue_triggers):
+            kind = cue_rules[cue.id_][0]
             for rule, start, end, lo, hi in scopes:
-                if rule.targets and cue._.rule_kind not in rule.targets and cue.label_ not in rule.targets:
+                if rule.targets and kind not in rule.targets and cue.label_ not in rule.targets:
                     continue
                 if not (cue.start < hi and cue.end > lo):
                     continue
@@ -96,6 +96,4 @@ class CueContext(RuleMatcherComponent):
                 first, last, text = source_span(doc, doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
                 found.append({"category": rule.category, "rule": rule.id, "text": text,
                               "start": first, "end": last})
-                setattr(cue._, CONTEXT_ATTRS[rule.category], True)
-            cue._.triggers = found
         return doc

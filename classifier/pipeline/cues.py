@@ -24,11 +24,11 @@ class OffenceCues(RuleMatcherComponent):
 
     def __call__(self, doc: Doc) -> Doc:
         spans = []
+        matched = {}
         for rule_id, start, end in self._patterns(doc):
             rule = self.rules[rule_id]
-            span = Span(doc, start, end, label=rule.label, span_id=rule_id)
-            span._.rule_kind = rule.kind
-            span._.weight = rule.weight
-            spans.append(span)
+            spans.append(Span(doc, start, end, label=rule.label, span_id=rule_id))
+            matched[rule_id] = (rule.kind, rule.weight)
         doc.spans[self.spans_key] = spans
+        doc._.cue_rules = matched
         return doc

@@ -1,13 +1,13 @@
-"""Custom attributes the pipeline sets on docs, tokens and spans."""
+"""Custom attributes the pipeline sets on docs and tokens.
+
+What belongs to one cue is kept on the doc, in lists and dicts beside the cue span group, never on the spans:
+spaCy keys a span's `._` values by its character offsets, so two rules matching the same words would share
+(and overwrite) each other's weight, kind and context.
+"""
 
 from __future__ import annotations
 
-from spacy.tokens import Doc, Span, Token
-
-from classifier.ruleset import CONTEXT_CATEGORIES
-
-# One place that says which span attribute each context category sets.
-CONTEXT_ATTRS: dict[str, str] = {category: f"is_{category}" for category in CONTEXT_CATEGORIES}
+from spacy.tokens import Doc, Token
 
 CUES_KEY = "offence_cues"
 TRIGGERS_KEY = "context_triggers"
@@ -15,22 +15,16 @@ ENTRIES_KEY = "entries"
 
 
 def register() -> None:
-    for attr in CONTEXT_ATTRS.values():
-        if not Span.has_extension(attr):
-            Span.set_extension(attr, default=False)
-    if not Span.has_extension("triggers"):
-        # Which trigger modified the cue: [{"category", "rule", "text", "start", "end"}]
-        Span.set_extension("triggers", default=None)
-    for name in ("rule_kind", "weight"):
-        if not Span.has_extension(name):
-            Span.set_extension(name, default=None)
     if not Token.has_extension("entry"):
         Token.set_extension("entry", default=0)
     if not Token.has_extension("scope"):
         # The context category whose scope covers this token (negated, hypothetical), if any.
         Token.set_extension("scope", default=None)
     # floor: the labels of active offence cues heavy enough that no model may overrule them.
-    for name in ("probabilities", "evidence", "label", "floor"):
+    # cue_rules: rule id -> (kind, weight) of the cue rules that matched.
+    # cue_triggers: for each cue of the span group, in order, the triggers that modified it:
+    #   [{"category", "rule", "text", "start", "end"}].
+    for name in ("probabilities", "evidence", "label", "floor", "cue_rules", "cue_triggers"):
         if not Doc.has_extension(name):
             Doc.set_extension(name, default=None)
 

@@ -16,9 +16,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
-from classifier.pipeline.extensions import CONTEXT_ATTRS, CUES_KEY
+from classifier.pipeline.extensions import CUES_KEY
 from classifier.pipeline.tokenizer import source_span
-from classifier.ruleset import EXCLUDING_CATEGORIES
+from classifier.ruleset import CONTEXT_CATEGORIES, EXCLUDING_CATEGORIES
 
 
 def noisy_or(weights) -> float:
@@ -56,23 +56,25 @@ class IncidentScorer:
         injuries = []
         evidence = []
         floor_labels = set()
-        for cue in cues:
-            context = [c for c, attr in CONTEXT_ATTRS.items() if getattr(cue._, attr)]
+        cue_rules = doc._.cue_rules or {}
+        for cue, triggers in zip(cues, doc._.cue_triggers or [[] for _ in cues]):
+            kind, weight = cue_rules[cue.id_]
+            found = {t["category"] for t in triggers}
+            context = [c for c in CONTEXT_CATEGORIES if c in found]
             start, end, text = source_span(doc, cue.start_char, cue.end_char)
             excluded = any(c in EXCLUDING_CATEGORIES for c in context)
-            weight = cue._.weight
-            holds_floor = not excluded and cue._.rule_kind == "offence" and weight >= self.floor_weight
+            holds_floor = not excluded and kind == "offence" and weight >= self.floor_weight
             evidence.append({
                 "rule": cue.id_, "label": cue.label_, "text": text,
                 "start": start, "end": end, "context": context,
-                "triggers": cue._.triggers or [], "kind": cue._.rule_kind, "entry": cue[0]._.entry,
+                "triggers": triggers, "kind": kind, "entry": cue[0]._.entry,
                 "floor": holds_floor,
             })
             if excluded:
                 continue
             if holds_floor:
                 floor_labels.add(cue.label_)
-            (injuries if cue._.rule_kind == "injury" else offence[cue.label_]).append(weight)
+            (injuries if kind == "injury" else offence[cue.label_]).append(weight)
         strength = {label: noisy_or(ws) for label, ws in offence.items()}
         if injuries:
             injury = noisy_or(injuries)
