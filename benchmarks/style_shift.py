@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5, help="folds, each leaving out whole writers")
     parser.add_argument("--corpus", default=str(ROOT / "corpora" / "incidents"))
     parser.add_argument("--rules", default=None, help="a rules folder [default: the shipped rules]")
+    parser.add_argument("--per-writer", action="store_true", help="also print each held-out writer's figures")
     args = parser.parse_args()
 
     corpus = list(load_corpus(args.corpus, ("train", "dev")))
@@ -94,6 +95,10 @@ def main() -> None:
         worst = {key: (max if key == "ece" else min)(f[key] for f in per_writer.values()) for key in pooled}
         print(f"{json.dumps(settings):48} {pooled['ap']:6.3f} {pooled['r@p0.9']:6.3f} {pooled['ece']:6.3f} | "
               f"{'':14}{worst['ap']:6.3f} {worst['r@p0.9']:6.3f} {worst['ece']:6.3f}", flush=True)
+        if args.per_writer:
+            for writer, f in per_writer.items():
+                n = sum(1 for w in writers if w == writer)
+                print(f"    {writer:4} ({n:3} logs) {f['ap']:6.3f} {f['r@p0.9']:6.3f} {f['ece']:6.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,10 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE flags ADD COLUMN audit_sample_id INTEGER REFERENCES audit_samples (id);
     """,
+    # Which of the rule floor and the model raised the flag (formats.md `decided_by`); null for older flags.
+    """
+    ALTER TABLE flags ADD COLUMN decided_by TEXT;
+    """,
 ]
 
 
