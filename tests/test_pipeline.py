@@ -148,3 +148,29 @@ def test_extra_whitespace_between_words_does_not_hide_a_cue(nlp, gap):
     text = f"IP says he pushed{gap}her into the door, then{gap}threatened{gap}to kill her"
     rules_found = {e["rule"] for e in nlp(text)._.evidence}
     assert {"hit-push-grab", "threat-to-kill"} <= rules_found
+
+
+def test_two_rules_on_the_same_words_keep_their_own_weight_kind_and_context(tmp_path):
+    """spaCy keys a span's ._ values by its offsets: cue data must not be shared between rules on the same words."""
+    import json
+    import shutil
+
+    from classifier.resources import rules_dir
+    from classifier.ruleset import load_rules
+    from classifier.scoring import RuleScorer
+
+    folder = tmp_path / "rules"
+    shutil.copytree(rules_dir(), folder)
+    examples = {"positive": ["he flobbed her"], "negative": ["no one was touched"]}
+    with open(folder / "offences.jsonl", "a", encoding="utf-8") as fh:
+        for rule_id, kind, weight in (("flob-heavy", "offence", 0.9), ("flob-light", "offence", 0.5),
+                                      ("flob-injury", "injury", 0.6)):
+            fh.write(json.dumps({"id": rule_id, "label": "violence_with_injury" if kind == "injury" else
+                                 "violence_without_injury", "kind": kind, "weight": weight, "description": "d",
+                                 "patterns": ["flobbed"], "examples": examples}) + "\n")
+    doc = RuleScorer(load_rules(folder)).nlp("he flobbed her")
+    by_rule = {e["rule"]: e for e in doc._.evidence}
+    assert {by_rule[r]["kind"] for r in ("flob-heavy", "flob-light")} == {"offence"}
+    assert by_rule["flob-injury"]["kind"] == "injury"
+    assert by_rule["flob-heavy"]["floor"] and not by_rule["flob-light"]["floor"]
+    assert doc._.floor == ["violence_without_injury"]
