@@ -32,7 +32,7 @@ def classify_texts(texts: Iterable[str], *, scorer=None, model: str | Path | Non
     """A score for each text, in order (incident ids are `-`)."""
     scorer = scorer or load_scorer(model=model, rules=rules, rules_only=rules_only)
     batch = []
-    for doc in scorer.rule_scorer.docs(texts) if hasattr(scorer, "rule_scorer") else scorer.docs(texts):
+    for doc in scorer.rule_scorer.docs(texts):
         batch.append(doc)
         if len(batch) >= batch_size:
             yield from scorer.score_docs(batch)

@@ -9,8 +9,8 @@ For an incident with a floor cue, the confidence is the highest of the model's, 
 an offence and the incident is flagged) and the floor's own confidence: the share of training logs that
 disclosed an offence among those the floor held and the model, out of fold, would not have flagged (recorded
 in the model's manifest). Where rules and model disagree the confidence says so, and a reviewer sees it in
-the `review` band. When the model would not have flagged
-it, the offence labels share the mass as the rules say, since the model's shares then speak for `none`.
+the `review` band. When the model would not have flagged it, the offence labels share the mass as the rules
+say, since the model's shares then speak for `none`.
 
 `decided_by` says what raised the incident to its label: `rules` (the floor alone), `model` (no floor cue),
 `both`, or `none` (not an offence at this threshold).
@@ -24,7 +24,6 @@ import numpy as np
 
 from classifier.labels import LABELS, NONE
 
-DECIDED_BY = ("rules", "model", "both", "none")
 _NONE_INDEX = LABELS.index(NONE)
 _OFFENCES = [i for i, label in enumerate(LABELS) if label != NONE]
 

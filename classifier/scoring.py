@@ -27,6 +27,8 @@ def rules_model_name(rules: RuleSet) -> str:
 class RuleScorer:
     """Scores incidents with the rules alone."""
 
+    threshold = RULES_ONLY_THRESHOLD
+
     def __init__(self, rules: RuleSet, *, batch_size: int = 64):
         self.rules = rules
         self.nlp = build_pipeline(rules)
@@ -48,8 +50,6 @@ class RuleScorer:
         for doc in self.docs(texts()):
             yield pending.popleft(), doc
 
-    threshold = RULES_ONLY_THRESHOLD
-
     def score(self, incidents: Iterable[Incident]) -> Iterator[tuple[Incident, dict]]:
         for incident, doc in self.read(incidents):
             yield incident, self.score_docs([doc], [incident.incident_id])[0]
@@ -63,6 +63,11 @@ class RuleScorer:
             record["decided_by"] = "none" if record["label"] == NONE else "rules"
             records.append(record)
         return records
+
+    @property
+    def rule_scorer(self) -> RuleScorer:
+        """The scorer whose pipeline reads the logs: this one (a ModelScorer has one too)."""
+        return self
 
 
 def score_record(incident_id: str, doc: Doc, model: str, probabilities: dict[str, float] | None = None, *,
@@ -79,9 +84,7 @@ def score_record(incident_id: str, doc: Doc, model: str, probabilities: dict[str
     top = max(OFFENCE_LABELS, key=lambda name: (probabilities[name], SEVERITY[name]))
     probabilities[top] = round(probabilities[top] + 1.0 - sum(probabilities.values()), 6)
     confidence = round(1.0 - probabilities[NONE], 6)
-    label = NONE
-    if confidence >= threshold:
-        label = max(OFFENCE_LABELS, key=lambda name: (probabilities[name], SEVERITY[name]))
+    label = top if confidence >= threshold else NONE
     record = {
         "incident_id": incident_id,
         "label": label,
