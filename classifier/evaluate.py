@@ -42,14 +42,7 @@ def method_report(gold: list[str], proba: np.ndarray, threshold: float, *, likel
     positive = np.asarray(gold) != NONE
     points = pr_points(confidence, positive)
     confusion = [[sum(1 for g, p in zip(gold, predicted) if g == gl and p == pl) for pl in LABELS] for gl in LABELS]
-    extra = {}
-    if likely is not None:
-        extra["bands"] = band_report(gold, confidence, threshold, likely)
-    if decided_by is not None:
-        extra["decided_by"] = {who: {"flags": sum(1 for d in decided_by if d == who),
-                                     "offences": sum(1 for d, g in zip(decided_by, gold) if d == who and g != NONE)}
-                               for who in ("rules", "model", "both")}
-    return {**extra,
+    report = {
         "threshold": round(float(threshold), 6),
         "precision": round(rep.precision, 4),
         "recall": round(rep.recall, 4),
@@ -64,6 +57,13 @@ def method_report(gold: list[str], proba: np.ndarray, threshold: float, *, likel
         "reliability": reliability_bins(confidence, positive),
         "pr_curve": [[round(t, 6), round(p, 4), round(r, 4)] for t, p, r in points],
     }
+    if likely is not None:
+        report["bands"] = band_report(gold, confidence, threshold, likely)
+    if decided_by is not None:
+        report["decided_by"] = {who: {"flags": sum(1 for d in decided_by if d == who),
+                                      "offences": sum(1 for d, g in zip(decided_by, gold) if d == who and g != NONE)}
+                                for who in ("rules", "model", "both")}
+    return report
 
 
 def label_columns(estimator_classes, proba) -> np.ndarray:

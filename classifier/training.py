@@ -23,8 +23,8 @@ from classifier.thresholds import (pr_points, precision_at_recall, recall_at_pre
 
 # The default threshold is the confidence that reached recall 0.98 on dev, counting the rule floor's flags: the
 # aim is 0.97 on unseen logs, and a dev split of a few hundred logs needs a margin (at 0.97 and about 240 dev
-# offences, one standard error of recall is about 0.011). `scan --target-recall` picks
-# any other point. The `likely` band starts above it, where dev precision stays at 0.95 or more.
+# offences, one standard error of recall is about 0.011). `scan --target-recall` picks any other point. The
+# `likely` band starts above it, where dev precision stays at 0.95 or more.
 TARGET_RECALL = 0.98
 LIKELY_PRECISION = 0.95
 
