@@ -69,7 +69,11 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     say("fitting the model (calibrated on folds that leave whole writers out)")
     # Reviewed outcomes carry the force's own language: `extra_weight` lets a few of them count.
     weights = [1.0] * len(train) + [extra_weight] * len(extra_train)
-    fit_params = {"classify__groups": [writer_of(r["incident_id"]) for r in train] + ["reviews"] * len(extra_train)}
+    # Calibration folds leave corpus writers out. Reviewed incidents are a force's many writers, and the model
+    # that scores that force will have learnt from their like: each is its own group, spread over the folds.
+    # As one group, a fold held all of them out and the calibration learnt that unseen slang is an offence.
+    groups = [writer_of(r["incident_id"]) for r in train] + [f"review-{i}" for i in range(len(extra_train))]
+    fit_params = {"classify__groups": groups}
     if extra_train and extra_weight != 1.0:
         fit_params["classify__sample_weight"] = weights
     estimator = build_estimator(settings).fit(x_train, y_train, **fit_params)
