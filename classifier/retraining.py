@@ -32,13 +32,13 @@ from classifier.training import analyse_texts, train_model
 
 MAX_F1_DROP = 0.01
 # The model's acceptance targets on the corpus test split (#12): recall over all flags, precision in the `likely`
-# band, calibration error. A candidate may not miss a target where the current model meets it, nor fall further
-# below one the current model misses (docs/decisions/0002-gate-targets-with-the-floor.md). Pooled F1 is no
-# target: the rule floor flags keyword-bearing hard negatives the context rules do not yet exclude.
+# band, calibration error. A candidate may not miss a target that the current model meets
+# (docs/decisions/0002-gate-targets-with-the-floor.md). Pooled F1 is no target: the rule floor flags
+# keyword-bearing hard negatives the context rules do not yet exclude.
 TARGETS = {"recall": 0.97, "likely_precision": 0.92, "ece": 0.05}
 GATE_RULE = (f"the candidate misses no more of the offences of the corpus test split and the held-out reviews, "
-             f"counted together; F1 falls by no more than {MAX_F1_DROP} on each; on the corpus test split it does "
-             f"not miss, where the current model meets it, nor fall further below: recall >= {TARGETS['recall']}, "
+             f"counted together; F1 falls by no more than {MAX_F1_DROP} on each; on the corpus test split it meets "
+             f"each target the current model meets: recall >= {TARGETS['recall']}, "
              f"precision in the likely band >= {TARGETS['likely_precision']}, calibration error <= {TARGETS['ece']}")
 CONTRADICTED = "the batch contradicts the current model too often"
 # A reviewed incident counts as this many corpus logs: a night's reviews are few beside the corpus, and they
@@ -135,10 +135,11 @@ def gate_failures(results: dict[str, dict[str, Scores]]) -> list[str]:
         def misses(v):
             return v is None or ((v > target) if lower_is_better else (v < target))
 
-        worse = before is not None and ((value > before) if lower_is_better else (value < before))
-        if misses(value) and (not misses(before) or worse):
-            further = f" and is further from it than the current model's {before:.3f}" if misses(before) else ""
-            failures.append(f"corpus_test: the candidate's {name} {value:.3f} misses the target {target}{further}")
+        # A target the current model misses is no bar: the two relative rules above (missed offences counted
+        # together, F1 on each set) judge the candidate there, as 0001 reasons (a per-set rule is noise).
+        if misses(value) and not misses(before):
+            failures.append(f"corpus_test: the candidate's {name} {value:.3f} misses the target {target}, which "
+                            f"the current model meets")
     return failures
 
 

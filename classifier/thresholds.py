@@ -59,7 +59,9 @@ def threshold_above(points, floor: float, target: float) -> float:
     The `likely` band starts here: above the flag threshold, so that both bands mean something. When no such
     point reaches the target, the highest confidence seen (a `likely` band of the surest few).
     """
-    above = [p for p in points if p[0] > floor]
+    # `floor` is stored rounded down to six places; the logs held exactly at the threshold (the floor's, and the
+    # one that set it) lie within that rounding above it and belong to the flag threshold, not to `likely`.
+    above = [p for p in points if p[0] >= floor + 10**-PLACES]
     if not above:
         return min(1.0, floor + 10**-PLACES)
     best = None

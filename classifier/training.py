@@ -87,7 +87,7 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
                                      confidence=floor_conf)
     confidence = 1.0 - final_dev[:, LABELS.index(NONE)]
     points = pr_points(confidence, positive)
-    likely = round_down(threshold_above(points, review, LIKELY_PRECISION))
+    likely = max(round_down(threshold_above(points, review, LIKELY_PRECISION)), round(review + 10**-6, 6))
     report = binary_report(y_dev, offence_decisions(final_dev, LABELS, review))
     dev_metrics = {
         "n": len(dev),

@@ -145,13 +145,13 @@ def test_the_gate_refuses_an_f1_fall_on_either_set_and_a_candidate_below_the_tar
     below = {"corpus_test": _pair(GOOD_TEST, {**GOOD_TEST, "recall": 0.965, "likely_precision": 0.9, "ece": 0.07}),
              "held_out_reviews": _pair(held, held)}
     assert gate_failures(below) == [
-        "corpus_test: the candidate's recall 0.965 misses the target 0.97",
-        "corpus_test: the candidate's precision in the likely band 0.900 misses the target 0.92",
-        "corpus_test: the candidate's calibration error 0.070 misses the target 0.05"]
-    # A current model itself below a target: a candidate no further from it passes, one further from it does not.
+        "corpus_test: the candidate's recall 0.965 misses the target 0.97, which the current model meets",
+        "corpus_test: the candidate's precision in the likely band 0.900 misses the target 0.92, which the current "
+        "model meets",
+        "corpus_test: the candidate's calibration error 0.070 misses the target 0.05, which the current model meets"]
+    # A target the current model misses is no bar; the relative rules still judge the candidate there.
     weak = dict(recall=0.94, f1=0.9, n=400, offences=200, caught=188, ece=0.06, likely_precision=0.95)
-    assert gate_failures({"corpus_test": _pair(weak, {**weak, "ece": 0.055}),
-                          "held_out_reviews": _pair(held, held)}) == []
-    assert gate_failures({"corpus_test": _pair(weak, {**weak, "ece": 0.07}), "held_out_reviews": _pair(held, held)}) == [
-        "corpus_test: the candidate's calibration error 0.070 misses the target 0.05 and is further from it than "
-        "the current model's 0.060"]
+    assert gate_failures({"corpus_test": _pair(weak, {**weak, "ece": 0.07}), "held_out_reviews": _pair(held, held)}) == []
+    assert gate_failures({"corpus_test": _pair(weak, {**weak, "recall": 0.93, "caught": 186}),
+                          "held_out_reviews": _pair(held, held)}) == [
+        "recall fell: the candidate misses 24 of the 220 offences judged on, the current model 22"]
