@@ -56,8 +56,7 @@ def held_out_scores(records, labels, writers, settings, folds: int):
         # out-of-fold scores stand in for a dev split).
         oof = estimator.named_steps["classify"].oof_confidence_
         train_positive = labels[train_idx] != NONE
-        oof_proba = np.column_stack([np.zeros((len(oof), len(LABELS) - 1)), 1.0 - oof])
-        threshold = floor_threshold(oof_proba, x_train, train_positive, TARGET_RECALL)
+        threshold = floor_threshold(oof, [bool(r["floor"]) for r in x_train], train_positive, TARGET_RECALL)
         floor_conf = floor_confidence([r["floor"] for r in x_train], labels[train_idx], oof, threshold)
         final, _ = apply_floor(model, rules, [r["floor"] for r in x_test], threshold=threshold, confidence=floor_conf)
         confidence[test_idx] = 1.0 - final[:, LABELS.index(NONE)]

@@ -48,23 +48,21 @@ def apply_floor(model_proba: np.ndarray, rule_proba: np.ndarray, floors: Sequenc
     threshold: the model's flag threshold; confidence: the floor's confidence (`floor_confidence`).
     """
     model_proba = np.asarray(model_proba, dtype=float)
+    rule_proba = np.asarray(rule_proba, dtype=float).reshape(model_proba.shape)
+    model_any = 1.0 - model_proba[:, _NONE_INDEX]
+    model_flags = model_any >= threshold
+    held = np.array([bool(f) for f in floors], dtype=bool)
+    # Where the model would not have flagged it, its offence shares speak for `none`: the rules' are used.
+    source = np.where(model_flags[:, None], model_proba, rule_proba)[:, _OFFENCES]
+    total = source.sum(axis=1, keepdims=True)
+    shares = np.divide(source, total, out=np.full_like(source, 1.0 / len(_OFFENCES)), where=total > 0)
+    final_any = np.maximum(model_any, max(threshold, confidence))
     out = model_proba.copy()
-    decided = []
-    for i, floor in enumerate(floors):
-        model_any = 1.0 - model_proba[i, _NONE_INDEX]
-        model_flags = model_any >= threshold
-        if not floor:
-            decided.append("model" if model_flags else "none")
-            continue
-        decided.append("both" if model_flags else "rules")
-        final_any = max(model_any, threshold, confidence)
-        source = model_proba[i] if model_flags else np.asarray(rule_proba[i], dtype=float)
-        shares = source[_OFFENCES]
-        total = shares.sum()
-        shares = shares / total if total > 0 else np.full(len(_OFFENCES), 1.0 / len(_OFFENCES))
-        out[i, _OFFENCES] = shares * final_any
-        out[i, _NONE_INDEX] = 1.0 - final_any
-    return out, decided
+    rows = np.flatnonzero(held)
+    out[np.ix_(rows, _OFFENCES)] = shares[rows] * final_any[rows, None]
+    out[rows, _NONE_INDEX] = 1.0 - final_any[rows]
+    decided = np.where(held, np.where(model_flags, "both", "rules"), np.where(model_flags, "model", "none"))
+    return out, decided.tolist()
 
 
 def flag_recall(model_any: np.ndarray, has_floor: np.ndarray, positive: np.ndarray, threshold: float) -> float:

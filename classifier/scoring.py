@@ -130,8 +130,9 @@ class ModelScorer:
 
     def model_proba(self, records: list[dict]) -> np.ndarray:
         """The trained model's own probabilities (columns in LABELS order) for analysis records, before the floor."""
-        proba = self.estimator.predict_proba(records)
-        return proba[:, [self.classes.index(label) for label in LABELS]]
+        from classifier.evaluate import label_columns
+
+        return label_columns(self.classes, self.estimator.predict_proba(records))
 
     def final_proba(self, records: list[dict]) -> tuple[np.ndarray, list[str]]:
         """The probabilities a score carries (the model's, held up by the rule floor) and who decided."""

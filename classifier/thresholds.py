@@ -64,13 +64,7 @@ def threshold_above(points, floor: float, target: float) -> float:
     above = [p for p in points if p[0] >= floor + 10**-PLACES]
     if not above:
         return min(1.0, floor + 10**-PLACES)
-    best = None
-    for threshold, precision, _ in above:
-        if precision >= target:
-            best = threshold
-        else:
-            break
-    return best if best is not None else above[0][0]
+    return threshold_for_precision(above, target) if above[0][1] >= target else above[0][0]
 
 
 def recall_at_precision(points, target: float) -> float:

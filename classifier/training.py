@@ -29,10 +29,9 @@ TARGET_RECALL = 0.98
 LIKELY_PRECISION = 0.95
 
 
-def floor_threshold(model_proba: np.ndarray, records: list[dict], positive, target: float) -> float:
+def floor_threshold(model_any, has_floor, positive, target: float) -> float:
     """The highest model confidence at which the model's flags and the floor's together reach `target` recall."""
-    model_any = 1.0 - model_proba[:, LABELS.index(NONE)]
-    has_floor = np.array([bool(r["floor"]) for r in records])
+    model_any = np.asarray(model_any, dtype=float)
     for threshold in sorted(set(model_any.tolist()), reverse=True):
         if flag_recall(model_any, has_floor, positive, threshold) >= target:
             return threshold
@@ -79,7 +78,8 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     estimator = build_estimator(settings).fit(x_train, y_train, **fit_params)
     model_dev = label_columns(estimator.classes_, estimator.predict_proba(x_dev))
     positive = np.asarray(y_dev) != NONE
-    review = round_down(floor_threshold(model_dev, x_dev, positive, TARGET_RECALL))
+    review = round_down(floor_threshold(1.0 - model_dev[:, LABELS.index(NONE)], [bool(x["floor"]) for x in x_dev],
+                                        positive, TARGET_RECALL))
     oof = estimator.named_steps["classify"].oof_confidence_
     floor_conf = round_down(floor_confidence([x["floor"] for x in x_train], y_train, oof, review))
     rule_dev = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_dev])

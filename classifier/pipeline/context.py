@@ -3,7 +3,8 @@
 Triggers are data (`rules/context.jsonl`). A trigger's scope runs forward, backward or both from it, up to
 `max_scope` tokens, and stops at the sentence or entry boundary and at a termination trigger ("but",
 "however"). A forward (backward) trigger that falls inside a cue after its first (before its last) word is
-part of the cue's own phrasing and does not modify it ("had sex with her after she said no"). A pseudo-trigger ("no longer", "said no") covers words that look like a trigger but are not one.
+part of the cue's own phrasing and does not modify it ("had sex with her after she said no"). A
+pseudo-trigger ("no longer", "said no") covers words that look like a trigger but are not one.
 Each cue records every trigger that modified it.
 """
 
