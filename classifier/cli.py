@@ -169,7 +169,7 @@ def classify(incidents, output, encoding, rules_path, rejects_path, model, rules
               help="Flag incidents whose confidence is at or above this [default: the confidence that reached "
                    "recall 0.98 on the model's dev data, with the rule floor's flags; 0.5 with --rules-only].")
 @click.option("--target-recall", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Use the threshold that reached this recall on the model's dev data (e.g. 0.95).")
+              help="Use the threshold that reached this recall on the model's held-out scores (e.g. 0.95).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also keep the flags in this flag store (SQLite) for review; scanning again adds no flag twice.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
@@ -187,8 +187,8 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, s
          rejects_path, model, rules_only, workers, quiet, resume):
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
-    Flags at or above the model's `likely` threshold (above the flag threshold, where precision on dev stays
-    at 0.95) are banded `likely`; the rest `review`. A plain disclosure that holds the rule floor (an offence
+    Flags at or above the model's `likely` threshold (above the flag threshold, where precision on held-out
+    scores stays at 0.95) are banded `likely`; the rest `review`. A plain disclosure that holds the rule floor (an offence
     cue of weight 0.8 or more that nothing excludes) is flagged at any threshold.
     """
     import contextlib
@@ -262,14 +262,14 @@ def _thresholds(manifest, threshold, target_recall):
 
     if manifest is None:
         if target_recall is not None:
-            raise click.UsageError("--target-recall needs a trained model's dev curve; it does not apply with --rules-only")
+            raise click.UsageError("--target-recall needs a trained model's precision-recall curve; it does not apply with --rules-only")
         threshold = RULES_ONLY_THRESHOLD if threshold is None else threshold
         return threshold, max(RULES_ONLY_LIKELY, threshold)
     from classifier.thresholds import threshold_for_recall
 
     marks = manifest["thresholds"]
     if target_recall is not None:
-        threshold = threshold_for_recall([tuple(p) for p in marks["dev_curve"]], target_recall)
+        threshold = threshold_for_recall([tuple(p) for p in marks["curve"]], target_recall)
     elif threshold is None:
         threshold = marks["review"]
     return threshold, max(marks["likely"], threshold)
@@ -373,7 +373,7 @@ def _corpus(corpus: Path | None) -> Path:
               help="Make the new version the one classify and scan use.")
 @user_errors
 def train(corpus, models_root, rules_path, c, calibration, seed, set_current):
-    """Train a model version on the corpus train split; choose thresholds and report metrics on dev.
+    """Train a model version on the corpus train split; choose thresholds on out-of-fold and dev scores; report metrics on dev.
 
     Writes models/<version>/model.joblib and manifest.json (hash, corpus and rules hashes, library
     versions, settings, dev metrics, thresholds). The test split is not read.
@@ -406,13 +406,22 @@ def train(corpus, models_root, rules_path, c, calibration, seed, set_current):
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw the reliability diagram and precision-recall curves to this image (.png).")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of a LABELLED file.")
+@click.option("--held-out", "held_out", type=click.Choice(["style", "writer", "none"]), multiple=True,
+              default=("style", "writer"), show_default=True,
+              help="Also train the model's settings without each style (or writer) of the corpus and score it.")
 @user_errors
-def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding):
+def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, held_out):
     """Score labelled logs with the model, the rules alone, a keyword search and word n-grams alone.
 
     LABELLED is a corpus folder (its --split is used) or a CSV / JSON Lines file of incidents with a
     `label` column. Prints precision, recall, F1, recall at precision 0.9, precision at recall 0.95,
     label accuracy on the positives, expected calibration error and confusion matrices.
+
+    Then, for each --held-out grouping of the --corpus, the styles (or writers) a model has not seen: a model
+    with the same settings is trained on the train split of every other style and scores all logs of the
+    held-out one. Per style: the model's, the rules' and the keyword search's precision, recall, F1 and
+    calibration error, and the worst held-out style. This trains one model per style (and per writer):
+    minutes, not seconds; `--held-out none` skips it.
     """
     import json as jsonlib
 
@@ -432,11 +441,21 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding):
         raise click.ClickException(f"{labelled}: no labelled logs to evaluate")
     from classifier.model import build_word_baseline
 
-    train = list(load_corpus(_corpus(corpus), ("train",)))
+    from classifier.corpus import split_of
+    from classifier.held_out import format_held_out, held_out_report
+
+    everything = list(load_corpus(_corpus(corpus)))
+    analysed = analyse_texts(scorer.rule_scorer, (r["text"] for r in everything))
+    trainable = [split_of(r["incident_id"]) == "train" for r in everything]
     baseline = build_word_baseline(scorer.manifest.get("settings")).fit(
-        analyse_texts(scorer.rule_scorer, (r["text"] for r in train)), [r["label"] for r in train])
+        [x for x, t in zip(analysed, trainable) if t], [r["label"] for r, t in zip(everything, trainable) if t])
     report = run([t for t, _ in records], [g for _, g in records], model_scorer=scorer, baseline=baseline)
     click.echo(format_report(report))
+    report["held_out"] = {}
+    for by in dict.fromkeys(h for h in held_out if h != "none"):
+        report["held_out"][by] = held_out_report(everything, analysed, by=by, settings=scorer.manifest.get("settings"),
+                                                 trainable=trainable, progress=_report)
+        click.echo("\n" + format_held_out(report["held_out"][by]))
     if json_path:
         json_path.write_text(jsonlib.dumps(report, indent=2) + "\n", encoding="utf-8")
         click.echo(f"report written to {json_path}")
@@ -669,9 +688,12 @@ def report(output, db_path, label, limit):
 @click.option("--holdout", type=click.FloatRange(0.05, 0.9), default=0.3, show_default=True,
               help="Share of the reviewed incidents held out to judge the candidate.")
 @click.option("--force", is_flag=True, help="Promote the candidate even if the gate refuses it (recorded).")
+@click.option("--held-out", "held_out", type=click.Choice(["style", "writer", "none"]), multiple=True,
+              default=("style", "writer"), show_default=True,
+              help="Report leave-one-style-out (or -writer-out) figures for the current model and the candidate.")
 @models_root_option
 @user_errors
-def retrain(reviews_path, db_path, corpus, holdout, force, models_root):
+def retrain(reviews_path, db_path, corpus, holdout, force, held_out, models_root):
     """Train a candidate on the corpus plus reviewed outcomes; promote it only if it is no worse.
 
     The candidate and the current model are scored on the corpus test split and on held-out reviews. The
@@ -684,7 +706,8 @@ def retrain(reviews_path, db_path, corpus, holdout, force, models_root):
     corpus = _corpus(corpus)
     with _store(db_path) as store:
         result = run(reviews_path, store, corpus, _load_rules(None), models_root=models_root, holdout_share=holdout,
-                     force=force, progress=_report)
+                     force=force, progress=_report,
+                     held_out=tuple(dict.fromkeys(h for h in held_out if h != "none")))
     check = result["contradiction"]
     click.echo(f"reviews reject {check['rejected']} of {check['confident']} flags the current model is sure of"
                + ("; the batch contradicts the model too often" if check["suspicious"] else ""))
@@ -692,6 +715,14 @@ def retrain(reviews_path, db_path, corpus, holdout, force, models_root):
         cur, cand = pair["current"], pair["candidate"]
         click.echo(f"{name:18} current recall {cur['recall']:.3f} F1 {cur['f1']:.3f} | candidate recall "
                    f"{cand['recall']:.3f} F1 {cand['f1']:.3f} ({cand['n']} logs, {cand['offences']} offences)")
+    from classifier.held_out import format_held_out
+
+    for by, pair in result.get("held_out", {}).items():
+        click.echo("candidate, " + format_held_out(pair["candidate"]))
+        worst = pair["current"]["worst"]
+        rows = {g["group"]: g["methods"]["model"] for g in pair["current"]["groups"]}
+        click.echo(f"current model, worst held-out {by}: F1 {worst['f1']} ({rows[worst['f1']]['f1']:.3f}), "
+                   f"ECE {worst['ece']} ({rows[worst['ece']]['ece']:.3f})")
     for failure in result["gate_failures"]:
         click.echo(f"gate: {failure}")
     if result["candidate"] is None:

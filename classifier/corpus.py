@@ -27,6 +27,11 @@ def writer_of(incident_id: str) -> str:
     return incident_id.split("-", 1)[0]
 
 
+def style_of(record: dict) -> str:
+    """The writing style a corpus log is written in (its `style` field, e.g. `cad-shorthand`)."""
+    return str(record.get("style") or "unnamed")
+
+
 def load_corpus(folder: str | Path, splits: tuple[str, ...] = SPLITS) -> Iterator[dict]:
     """Labelled logs from every `*.jsonl` file in folder, in file order, restricted to the given splits."""
     for path in sorted(Path(folder).glob("*.jsonl")):

@@ -69,7 +69,12 @@ def method_report(gold: list[str], proba: np.ndarray, threshold: float, *, likel
 def label_columns(estimator_classes, proba) -> np.ndarray:
     """An estimator's probabilities with their columns in LABELS order."""
     classes = list(estimator_classes)
-    return proba[:, [classes.index(label) for label in LABELS]]
+    # A label the estimator never saw in training has probability 0.
+    out = np.zeros((proba.shape[0], len(LABELS)))
+    for column, label in enumerate(LABELS):
+        if label in classes:
+            out[:, column] = proba[:, classes.index(label)]
+    return out
 
 
 def evaluate(texts: list[str], gold: list[str], *, model_scorer, baseline) -> dict:

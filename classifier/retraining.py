@@ -144,7 +144,14 @@ def gate_failures(results: dict[str, dict[str, Scores]]) -> list[str]:
 
 
 def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: Path | None = None,
-            holdout_share: float = 0.3, force: bool = False, settings: dict | None = None, progress=None) -> dict:
+            holdout_share: float = 0.3, force: bool = False, settings: dict | None = None, progress=None,
+            held_out: tuple[str, ...] = ()) -> dict:
+    """Train a candidate, judge it beside the current model and promote it if the gate passes (or forced).
+
+    held_out: groupings ("style", "writer") whose leave-one-out figures are reported for both (trained with
+    the current model's settings, the candidate's also on the reviews): what each would do on a style of log
+    it has not seen. They are recorded in the candidate's manifest; they do not decide the gate.
+    """
     say = progress or (lambda message: None)
     examples = reviewed_examples(reviews, store)
     if not examples:
@@ -183,6 +190,24 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
         "held_out_reviews": {"current": _score(current, held_records, held_gold),
                              "candidate": _score(new, held_records, held_gold)},
     }
+    shift = {}
+    if held_out:
+        from classifier.corpus import split_of
+        from classifier.held_out import held_out_report
+
+        everything = list(load_corpus(corpus))
+        analysed = analyse_texts(current.rule_scorer, (r["text"] for r in everything))
+        trainable = [split_of(r["incident_id"]) == "train" for r in everything]
+        reviews_x = [record for record, h in zip(records, held) if not h]
+        for by in held_out:
+            say(f"leave-one-{by}-out: the current model's settings, then the candidate's with the reviews")
+            shift[by] = {
+                "current": held_out_report(everything, analysed, by=by, settings=parent.get("settings"),
+                                           trainable=trainable, progress=say),
+                "candidate": held_out_report(everything, analysed, by=by,
+                                             settings=read_manifest(candidate.folder)["settings"],
+                                             trainable=trainable, extra=(reviews_x, [l for _, l in train_part]),
+                                             extra_weight=REVIEW_WEIGHT, progress=say)}
     failures = gate_failures(results)
     if check["suspicious"]:
         failures.insert(0, CONTRADICTED)
@@ -190,12 +215,12 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     gate = {name: {who: scores.__dict__ for who, scores in pair.items()} for name, pair in results.items()}
     manifest = read_manifest(candidate.folder)
     manifest["lineage"].update({"gate": gate, "gate_failures": failures, "decision": decision,
-                                "contradiction": check, "rule": GATE_RULE})
+                                "contradiction": check, "rule": GATE_RULE, "held_out": shift})
     write_json_atomic(candidate.folder / MANIFEST_FILE, manifest)
     if decision in ("promoted", "forced"):
         set_current(candidate.version, models_root, note=f"retrain {decision}")
     return {"candidate": candidate.version, "parent": parent["version"], "decision": decision, "gate": gate,
-            "gate_failures": failures, "contradiction": check}
+            "gate_failures": failures, "contradiction": check, "held_out": shift}
 
 
 def contradiction_check(current: ModelScorer, records: list[dict], labels: list[str]) -> dict:

@@ -21,12 +21,15 @@ from classifier.scoring import RuleScorer
 from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, round_down, thin_curve,
                                    threshold_above)
 
-# The default threshold is the confidence that reached recall 0.98 on dev, counting the rule floor's flags: the
-# aim is 0.97 on unseen logs, and a dev split of a few hundred logs needs a margin (at 0.97 and about 240 dev
-# offences, one standard error of recall is about 0.011). `scan --target-recall` picks any other point. The
-# `likely` band starts above it, where dev precision stays at 0.95 or more.
+# The default threshold is the confidence that reaches recall 0.98, counting the rule floor's flags, over the
+# train split's out-of-fold scores (from folds that leave whole writers out) and the dev split together: the aim
+# is 0.97 on unseen logs. Dev alone is a few hundred logs (at 0.97 and about 240 offences, one standard error
+# of recall is about 0.011) and the threshold it gave moved with a handful of them; out-of-fold scores come from
+# models that never saw the writer, as a force's logs will be. `scan --target-recall` picks any other point of
+# the same curve. The `likely` band starts above it, where precision stays at 0.95 or more.
 TARGET_RECALL = 0.98
 LIKELY_PRECISION = 0.95
+CURVE_SOURCE = "train split out of fold (writers held out) and dev split"
 
 
 def floor_threshold(model_any, has_floor, positive, target: float) -> float:
@@ -36,6 +39,24 @@ def floor_threshold(model_any, has_floor, positive, target: float) -> float:
         if flag_recall(model_any, has_floor, positive, threshold) >= target:
             return threshold
     return float(model_any.min()) if len(model_any) else 0.0
+
+
+def choose_thresholds(model_any, floors, gold, *, target_recall: float = TARGET_RECALL,
+                      likely_precision: float = LIKELY_PRECISION) -> dict:
+    """The flag threshold, the floor's confidence and the `likely` threshold, from scores of logs the model
+    did not fit (out-of-fold, or a dev split): `model_any` is each log's model confidence before the floor,
+    `floors` its floor labels, `gold` its label. Also the precision-recall curve of the final confidence.
+    """
+    model_any = np.asarray(model_any, dtype=float)
+    has_floor = np.array([bool(f) for f in floors], dtype=bool)
+    positive = np.asarray(gold) != NONE
+    review = round_down(floor_threshold(model_any, has_floor, positive, target_recall))
+    floor_conf = round_down(floor_confidence(floors, gold, model_any, review))
+    # The final confidence as apply_floor gives it: a floor log is raised to the threshold and the floor's own.
+    final = np.where(has_floor, np.maximum(model_any, max(review, floor_conf)), model_any)
+    points = pr_points(final, positive)
+    likely = max(round_down(threshold_above(points, review, likely_precision)), round(review + 10**-6, 6))
+    return {"review": review, "likely": likely, "floor_confidence": floor_conf, "points": points}
 
 
 def corpus_hash(folder: Path) -> str:
@@ -78,16 +99,16 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     estimator = build_estimator(settings).fit(x_train, y_train, **fit_params)
     model_dev = label_columns(estimator.classes_, estimator.predict_proba(x_dev))
     positive = np.asarray(y_dev) != NONE
-    review = round_down(floor_threshold(1.0 - model_dev[:, LABELS.index(NONE)], [bool(x["floor"]) for x in x_dev],
-                                        positive, TARGET_RECALL))
     oof = estimator.named_steps["classify"].oof_confidence_
-    floor_conf = round_down(floor_confidence([x["floor"] for x in x_train], y_train, oof, review))
+    model_dev_any = 1.0 - model_dev[:, LABELS.index(NONE)]
+    chosen = choose_thresholds(np.concatenate([oof, model_dev_any]), [x["floor"] for x in x_train + x_dev],
+                               list(y_train) + list(y_dev))
+    review, likely, floor_conf = chosen["review"], chosen["likely"], chosen["floor_confidence"]
     rule_dev = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_dev])
     final_dev, decided = apply_floor(model_dev, rule_dev, [x["floor"] for x in x_dev], threshold=review,
                                      confidence=floor_conf)
     confidence = 1.0 - final_dev[:, LABELS.index(NONE)]
     points = pr_points(confidence, positive)
-    likely = max(round_down(threshold_above(points, review, LIKELY_PRECISION)), round(review + 10**-6, 6))
     report = binary_report(y_dev, offence_decisions(final_dev, LABELS, review))
     dev_metrics = {
         "n": len(dev),
@@ -114,7 +135,8 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
             "floor_confidence": floor_conf,
             "target_recall": TARGET_RECALL,
             "likely_precision": LIKELY_PRECISION,
-            "dev_curve": thin_curve(points),
+            "curve": thin_curve(chosen["points"]),
+            "curve_source": CURVE_SOURCE,
         },
     }
     if lineage:

@@ -138,7 +138,7 @@ def test_scan_bands_flags_and_takes_a_target_recall(small_model, tmp_path):
     result = CliRunner().invoke(cli, ["scan", str(sample / "incidents.csv"), "--crimes", str(sample / "crimes.csv"),
                                       "-o", str(out), "--model", str(small_model.folder), "--target-recall", "0.8"])
     assert result.exit_code == 0, result.output
-    expected = threshold_for_recall([tuple(p) for p in small_model.manifest["thresholds"]["dev_curve"]], 0.8)
+    expected = threshold_for_recall([tuple(p) for p in small_model.manifest["thresholds"]["curve"]], 0.8)
     assert f"threshold {expected:.3f}" in result.output
     likely = max(small_model.manifest["thresholds"]["likely"], expected)
     for flag in read_jsonl(out):
@@ -165,6 +165,15 @@ def test_evaluate_prints_writes_json_and_draws(small_model, small_corpus, tmp_pa
     assert set(report["methods"]["model"]["bands"]) == {"likely", "review", "saturated_share"}
     assert "model flags decided by: rules" in result.output
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    # Leave-one-style-out and leave-one-writer-out over the corpus: every group scored by a model without it.
+    corpus = list(load_corpus(small_corpus))
+    for by, key in (("style", "style"), ("writer", None)):
+        shift = report["held_out"][by]
+        groups = {r[key] if key else r["incident_id"].split("-")[0] for r in corpus}
+        assert {g["group"] for g in shift["groups"]} == groups and shift["models_trained"] == len(groups)
+        assert sum(g["n"] for g in shift["groups"]) == shift["pooled"]["n"] == len(corpus)
+        assert set(shift["pooled"]["methods"]) == {"model", "rules", "keyword"}
+        assert f"worst held-out {by}: F1 " in result.output
 
 
 def test_threshold_choice_by_meaning():

@@ -58,7 +58,8 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
         {"incident_id": r["incident_id"], "outcome": "no_crime", "reviewer": "mallory", "reviewed_at": "2026-11-26T10:00:00"}
         for r in fresh])
     runner = CliRunner()
-    args = ["retrain", "--reviews", str(poison), "--db", str(db), "--corpus", str(small_corpus), "--models", str(root)]
+    args = ["retrain", "--reviews", str(poison), "--db", str(db), "--corpus", str(small_corpus), "--models", str(root),
+            "--held-out", "none"]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "the batch contradicts the model too often" in result.output and ": refused" in result.output
@@ -66,8 +67,9 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
     listing = runner.invoke(cli, ["models", "list", "--models", str(root)]).output
     assert f"* {small_model.version}" in listing
 
-    forced = runner.invoke(cli, args + ["--force"])
+    forced = runner.invoke(cli, args + ["--force", "--held-out", "style"])
     assert ": forced" in forced.output
+    assert "candidate, held out by style" in forced.output and "current model, worst held-out style" in forced.output
     current = json.loads((root / "current.json").read_text())
     assert current["version"] != small_model.version and current["note"] == "retrain forced"
     manifest = json.loads((root / current["version"] / "manifest.json").read_text())
@@ -76,6 +78,10 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
     assert manifest["lineage"]["gate_failures"][0] == "the batch contradicts the current model too often"
     assert "forced" in runner.invoke(cli, ["models", "list", "--models", str(root)]).output
     assert set(manifest["lineage"]["gate"]) == {"corpus_test", "held_out_reviews"}
+    styles = {r["style"] for r in load_corpus(small_corpus)}
+    for who in ("current", "candidate"):
+        shift = manifest["lineage"]["held_out"]["style"][who]
+        assert {g["group"] for g in shift["groups"]} == styles and shift["models_trained"] == len(styles)
 
     back = runner.invoke(cli, ["models", "rollback", "--models", str(root)])
     assert back.exit_code == 0 and back.output.strip().endswith(f"to {small_model.version}")

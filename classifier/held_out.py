@@ -1,0 +1,163 @@
+"""Figures on styles and writers a model has not seen: leave-one-style-out and leave-one-writer-out.
+
+A pooled test split shares its styles and writers with the training split, so it flatters a model that learnt
+how its corpus is written. Here each group (a `style`, or a writer: the batch named by the incident_id's
+prefix) is held out in turn: a model with the given settings is trained on the other groups' trainable logs
+(calibrated on folds that leave writers out, as `train` does), chooses its thresholds from its own out-of-fold
+scores (`classifier.training.choose_thresholds`) and scores every log of the held-out group with the rule floor.
+Each group is reported for that model, the rules alone and the keyword search (precision, recall, F1 and
+expected calibration error), with the pooled figures and the worst group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+from sklearn.model_selection import GroupKFold
+
+from classifier.corpus import style_of, writer_of
+from classifier.evaluation import KeywordSearch, binary_report, expected_calibration_error, offence_decisions
+from classifier.floor import apply_floor
+from classifier.labels import LABELS, NONE
+
+GROUPINGS = ("style", "writer")
+METHODS = ("model", "rules", "keyword")
+# A group with fewer offences than this is reported but not named the worst: its F1 is mostly noise.
+MIN_OFFENCES_FOR_WORST = 10
+RULES_THRESHOLD = 0.5
+
+
+def group_of(record: dict, by: str) -> str:
+    if by == "style":
+        return style_of(record)
+    if by == "writer":
+        return writer_of(record["incident_id"])
+    raise ValueError(f"group by {by!r}: not one of {', '.join(GROUPINGS)}")
+
+
+@dataclass
+class HeldOutScores:
+    """Each log's final confidence and flag from a model that never saw its group."""
+
+    confidence: np.ndarray
+    flagged: np.ndarray
+    models: int
+
+
+def _splits(groups: np.ndarray, folds: int | None):
+    unique = sorted(set(groups.tolist()))
+    if folds is None or folds >= len(unique):
+        return [(groups != g, groups == g) for g in unique]
+    out = []
+    for _, test_idx in GroupKFold(n_splits=folds).split(groups, groups, groups):
+        test = np.zeros(len(groups), dtype=bool)
+        test[test_idx] = True
+        out.append((~test, test))
+    return out
+
+
+def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: dict | None = None,
+                    trainable=None, folds: int | None = None, extra: tuple[list[dict], list[str]] | None = None,
+                    extra_weight: float = 1.0, progress=None) -> HeldOutScores:
+    """Score every log with a model trained without its group.
+
+    analysed: analysis records (classifier.analysis); labels, groups, writers: one per record; trainable: which
+    records a fold model may train on (default all; e.g. only the train split); folds: None for one model per
+    group, or that many folds that each leave whole groups out; extra: (records, labels) always trained on
+    (e.g. reviewed outcomes), at `extra_weight`.
+    """
+    from classifier.evaluate import label_columns
+    from classifier.model import build_estimator
+    from classifier.training import choose_thresholds
+
+    say = progress or (lambda message: None)
+    labels, groups, writers = np.asarray(labels), np.asarray(groups), np.asarray(writers)
+    trainable = np.ones(len(analysed), dtype=bool) if trainable is None else np.asarray(trainable, dtype=bool)
+    extra_x, extra_y = extra or ([], [])
+    confidence = np.zeros(len(analysed))
+    flagged = np.zeros(len(analysed), dtype=bool)
+    splits = _splits(groups, folds)
+    for number, (train_mask, test_mask) in enumerate(splits, start=1):
+        held = sorted(set(groups[test_mask].tolist()))
+        say(f"held out {number} of {len(splits)}: {', '.join(held)}")
+        idx = np.flatnonzero(train_mask & trainable)
+        x_train = [analysed[i] for i in idx] + list(extra_x)
+        y_train = list(labels[idx]) + list(extra_y)
+        fit_groups = list(writers[idx]) + [f"extra-{i}" for i in range(len(extra_x))]
+        params = {"classify__groups": fit_groups}
+        if extra_x and extra_weight != 1.0:
+            params["classify__sample_weight"] = [1.0] * len(idx) + [extra_weight] * len(extra_x)
+        estimator = build_estimator(settings).fit(x_train, y_train, **params)
+        chosen = choose_thresholds(estimator.named_steps["classify"].oof_confidence_,
+                                   [x["floor"] for x in x_train], y_train)
+        test_idx = np.flatnonzero(test_mask)
+        x_test = [analysed[i] for i in test_idx]
+        model = label_columns(estimator.classes_, estimator.predict_proba(x_test))
+        rules = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_test])
+        final, _ = apply_floor(model, rules, [x["floor"] for x in x_test], threshold=chosen["review"],
+                               confidence=chosen["floor_confidence"])
+        confidence[test_idx] = 1.0 - final[:, LABELS.index(NONE)]
+        flagged[test_idx] = np.asarray(offence_decisions(final, LABELS, chosen["review"])) != NONE
+    return HeldOutScores(confidence, flagged, len(splits))
+
+
+def figures(gold, flagged, confidence) -> dict:
+    positive = np.asarray(gold, dtype=bool)
+    rep = binary_report([("x" if g else NONE) for g in positive], [("x" if f else NONE) for f in flagged])
+    return {"n": int(len(positive)), "offences": int(positive.sum()), "precision": round(rep.precision, 4),
+            "recall": round(rep.recall, 4), "f1": round(rep.f1, 4),
+            "ece": round(expected_calibration_error(np.asarray(confidence, dtype=float), positive), 4),
+            "ap": round(float(average_precision_score(positive, confidence)), 4) if positive.any() else None}
+
+
+def held_out_report(records: list[dict], analysed: list[dict], *, by: str, settings: dict | None = None,
+                    trainable=None, folds: int | None = None, extra=None, extra_weight: float = 1.0,
+                    progress=None) -> dict:
+    """Per held-out group (and pooled): the model's, the rules' and the keyword search's figures."""
+    groups = np.array([group_of(r, by) for r in records])
+    writers = [writer_of(r["incident_id"]) for r in records]
+    labels = [r["label"] for r in records]
+    scores = held_out_scores(analysed, labels, groups, writers, settings=settings, trainable=trainable,
+                             folds=folds, extra=extra, extra_weight=extra_weight, progress=progress)
+    gold = np.asarray(labels) != NONE
+    rule_conf = np.array([1.0 - x["rule_probabilities"][NONE] for x in analysed])
+    keyword = KeywordSearch()
+    keyword_flag = np.array([keyword.predict(r["text"]) != NONE for r in records])
+    methods = {"model": (scores.flagged, scores.confidence), "rules": (rule_conf >= RULES_THRESHOLD, rule_conf),
+               "keyword": (keyword_flag, keyword_flag.astype(float))}
+
+    def row(mask) -> dict:
+        return {name: figures(gold[mask], flag[mask], conf[mask]) for name, (flag, conf) in methods.items()}
+
+    rows = [{"group": g, "n": int((groups == g).sum()), "offences": int(gold[groups == g].sum()),
+             "methods": row(groups == g)} for g in sorted(set(groups.tolist()))]
+    named = [r for r in rows if r["offences"] >= MIN_OFFENCES_FOR_WORST] or rows
+    worst = {"f1": min(named, key=lambda r: r["methods"]["model"]["f1"])["group"],
+             "recall": min(named, key=lambda r: r["methods"]["model"]["recall"])["group"],
+             "ece": max(named, key=lambda r: r["methods"]["model"]["ece"])["group"]}
+    return {"by": by, "models_trained": scores.models, "groups": rows,
+            "pooled": {"n": len(records), "offences": int(gold.sum()), "methods": row(np.ones(len(gold), bool))},
+            "worst": worst}
+
+
+def format_held_out(report: dict) -> str:
+    by = report["by"]
+    lines = [f"held out by {by} ({report['models_trained']} models, each trained without the {by} it scores)",
+             f"{by:28} {'logs':>5} {'off':>4} | " + " | ".join(f"{m + ' P':>9} {'R':>5} {'F1':>5} {'ECE':>5}"
+                                                              for m in METHODS)]
+
+    def line(name, row):
+        return f"{name:28} {row['n'] if 'n' in row else '':>5} {row['offences']:>4} | " + " | ".join(
+            f"{row['methods'][m]['precision']:9.3f} {row['methods'][m]['recall']:5.3f} "
+            f"{row['methods'][m]['f1']:5.3f} {row['methods'][m]['ece']:5.3f}" for m in METHODS)
+
+    lines += [line(r["group"], r) for r in report["groups"]]
+    lines.append(line("pooled", report["pooled"]))
+    by_group = {r["group"]: r["methods"]["model"] for r in report["groups"]}
+    worst = report["worst"]
+    lines.append(f"worst held-out {by}: F1 {worst['f1']} ({by_group[worst['f1']]['f1']:.3f}), recall "
+                 f"{worst['recall']} ({by_group[worst['recall']]['recall']:.3f}), ECE {worst['ece']} "
+                 f"({by_group[worst['ece']]['ece']:.3f})")
+    return "\n".join(lines)
