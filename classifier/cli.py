@@ -269,7 +269,8 @@ def _thresholds(manifest, threshold, target_recall):
 
     marks = manifest["thresholds"]
     if target_recall is not None:
-        threshold = threshold_for_recall([tuple(p) for p in marks["curve"]], target_recall)
+        threshold = threshold_for_recall([tuple(p) for p in marks.get("curve", marks.get("dev_curve"))],
+                                         target_recall)  # dev_curve: models trained before 2026-12-07
     elif threshold is None:
         threshold = marks["review"]
     return threshold, max(marks["likely"], threshold)
