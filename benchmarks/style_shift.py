@@ -44,13 +44,15 @@ def main() -> None:
     args = parser.parse_args()
 
     corpus = list(load_corpus(args.corpus, ("train", "dev")))
-    analysed = analyse_texts(RuleScorer(load_rules(args.rules)), (r["text"] for r in corpus))
+    scorer = RuleScorer(load_rules(args.rules))
+    analysed = analyse_texts(scorer, (r["text"] for r in corpus))
     print(f"{len(corpus)} train+dev logs; held out by {args.by}")
     header = (f"{'settings':44} | pooled {'AP':>5} {'P':>5} {'R':>5} {'F1':>5} {'ECE':>5} | worst {args.by}: "
               f"{'F1':>5} {'R':>5} {'ECE':>5}")
     rows = []
     for number, settings in enumerate(json.loads(args.grid)):
-        report = held_out_report(corpus, analysed, by=args.by, settings=settings, folds=args.folds)
+        report = held_out_report(corpus, analysed, by=args.by, settings=settings, folds=args.folds,
+                                 rule_scorer=scorer)
         if number == 0 or args.per_group:
             print(format_held_out(report), flush=True)
         pooled = report["pooled"]["methods"]["model"]

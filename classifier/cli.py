@@ -455,7 +455,8 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, hel
     report["held_out"] = {}
     for by in dict.fromkeys(h for h in held_out if h != "none"):
         report["held_out"][by] = held_out_report(everything, analysed, by=by, settings=scorer.manifest.get("settings"),
-                                                 trainable=trainable, progress=_report)
+                                                 trainable=trainable, rule_scorer=scorer.rule_scorer,
+                                                 progress=_report)
         click.echo("\n" + format_held_out(report["held_out"][by]))
     if json_path:
         json_path.write_text(jsonlib.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -60,17 +60,19 @@ def _splits(groups: np.ndarray, folds: int | None):
 
 def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: dict | None = None,
                     trainable=None, folds: int | None = None, extra: tuple[list[dict], list[str]] | None = None,
-                    extra_weight: float = 1.0, progress=None) -> HeldOutScores:
+                    extra_weight: float = 1.0, variants_of: list[list[dict]] | None = None,
+                    progress=None) -> HeldOutScores:
     """Score every log with a model trained without its group.
 
     analysed: analysis records (classifier.analysis); labels, groups, writers: one per record; trainable: which
     records a fold model may train on (default all; e.g. only the train split); folds: None for one model per
     group, or that many folds that each leave whole groups out; extra: (records, labels) always trained on
-    (e.g. reviewed outcomes), at `extra_weight`.
+    (e.g. reviewed outcomes), at `extra_weight`; variants_of: each record's analysed rewrites, trained on
+    with it (settings["augment"], classifier.training.with_variants).
     """
     from classifier.evaluate import label_columns
     from classifier.model import build_estimator
-    from classifier.training import choose_thresholds
+    from classifier.training import choose_thresholds, with_variants
 
     say = progress or (lambda message: None)
     labels, groups, writers = np.asarray(labels), np.asarray(groups), np.asarray(writers)
@@ -85,12 +87,15 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         idx = np.flatnonzero(train_mask & trainable)
         x_train = [analysed[i] for i in idx] + list(extra_x)
         y_train = list(labels[idx]) + list(extra_y)
-        fit_groups = list(writers[idx]) + [f"extra-{i}" for i in range(len(extra_x))]
+        rewrites = [variants_of[i] for i in idx] if variants_of else []
+        x_fit, y_fit, fit_groups, weights = with_variants(
+            x_train, y_train, list(writers[idx]) + [f"extra-{i}" for i in range(len(extra_x))],
+            [1.0] * len(idx) + [extra_weight] * len(extra_x), rewrites)
         params = {"classify__groups": fit_groups}
-        if extra_x and extra_weight != 1.0:
-            params["classify__sample_weight"] = [1.0] * len(idx) + [extra_weight] * len(extra_x)
-        estimator = build_estimator(settings).fit(x_train, y_train, **params)
-        chosen = choose_thresholds(estimator.named_steps["classify"].oof_confidence_,
+        if len(set(weights)) > 1:
+            params["classify__sample_weight"] = weights
+        estimator = build_estimator(settings).fit(x_fit, y_fit, **params)
+        chosen = choose_thresholds(estimator.named_steps["classify"].oof_confidence_[:len(x_train)],
                                    [x["floor"] for x in x_train], y_train)
         test_idx = np.flatnonzero(test_mask)
         x_test = [analysed[i] for i in test_idx]
@@ -114,13 +119,25 @@ def figures(gold, flagged, confidence) -> dict:
 
 def held_out_report(records: list[dict], analysed: list[dict], *, by: str, settings: dict | None = None,
                     trainable=None, folds: int | None = None, extra=None, extra_weight: float = 1.0,
-                    progress=None) -> dict:
-    """Per held-out group (and pooled): the model's, the rules' and the keyword search's figures."""
+                    rule_scorer=None, progress=None) -> dict:
+    """Per held-out group (and pooled): the model's, the rules' and the keyword search's figures.
+
+    rule_scorer: the pipeline that analysed the records; needed when the settings train on rewrites.
+    """
+    kinds = (settings or {}).get("augment") or []
+    variants_of = None
+    if kinds:
+        from classifier.training import analyse_variants
+
+        if rule_scorer is None:
+            raise ValueError("settings with `augment` need the rule_scorer to analyse the rewrites")
+        variants_of = analyse_variants(rule_scorer, [r["text"] for r in records], kinds)
     groups = np.array([group_of(r, by) for r in records])
     writers = [writer_of(r["incident_id"]) for r in records]
     labels = [r["label"] for r in records]
     scores = held_out_scores(analysed, labels, groups, writers, settings=settings, trainable=trainable,
-                             folds=folds, extra=extra, extra_weight=extra_weight, progress=progress)
+                             folds=folds, extra=extra, extra_weight=extra_weight, variants_of=variants_of,
+                             progress=progress)
     gold = np.asarray(labels) != NONE
     rule_conf = np.array([1.0 - x["rule_probabilities"][NONE] for x in analysed])
     keyword = KeywordSearch()

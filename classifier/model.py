@@ -40,6 +40,8 @@ DEFAULT_SETTINGS = {
     "words_field": "marked",
     "normalise_roles": True,
     "use_floor_feature": True,
+    # Label-preserving rewrites trained on beside each train log (classifier.augment.KINDS).
+    "augment": [],
     "use_chars": False,
     "use_rules": True,
     "rule_probabilities": True,

@@ -203,11 +203,12 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
             say(f"leave-one-{by}-out: the current model's settings, then the candidate's with the reviews")
             shift[by] = {
                 "current": held_out_report(everything, analysed, by=by, settings=parent.get("settings"),
-                                           trainable=trainable, progress=say),
+                                           trainable=trainable, rule_scorer=current.rule_scorer, progress=say),
                 "candidate": held_out_report(everything, analysed, by=by,
                                              settings=read_manifest(candidate.folder)["settings"],
                                              trainable=trainable, extra=(reviews_x, [l for _, l in train_part]),
-                                             extra_weight=REVIEW_WEIGHT, progress=say)}
+                                             extra_weight=REVIEW_WEIGHT, rule_scorer=current.rule_scorer,
+                                             progress=say)}
     failures = gate_failures(results)
     if check["suspicious"]:
         failures.insert(0, CONTRADICTED)

@@ -10,6 +10,7 @@ import numpy as np
 
 from classifier.analysis import analyse
 from classifier.artefacts import ModelVersion, save_model
+from classifier.augment import variants
 from classifier.corpus import load_corpus, writer_of
 from classifier.evaluate import label_columns
 from classifier.evaluation import binary_report, expected_calibration_error, offence_decisions
@@ -30,6 +31,8 @@ from classifier.thresholds import (pr_points, precision_at_recall, recall_at_pre
 TARGET_RECALL = 0.98
 LIKELY_PRECISION = 0.95
 CURVE_SOURCE = "train split out of fold (writers held out) and dev split"
+# A rewrite (classifier.augment) counts for half a log: it tells the same event again.
+AUGMENT_WEIGHT = 0.5
 
 
 def floor_threshold(model_any, has_floor, positive, target: float) -> float:
@@ -71,6 +74,31 @@ def analyse_texts(scorer: RuleScorer, texts) -> list[dict]:
     return [analyse(doc) for doc in scorer.docs(texts)]
 
 
+def analyse_variants(scorer: RuleScorer, texts, kinds) -> list[list[dict]]:
+    """For each text, the analysis records of its label-preserving rewrites (classifier.augment) by `kinds`."""
+    per_text = [variants(text, kinds) if kinds else [] for text in texts]
+    flat = analyse_texts(scorer, (v for vs in per_text for v in vs))
+    out, start = [], 0
+    for vs in per_text:
+        out.append(flat[start:start + len(vs)])
+        start += len(vs)
+    return out
+
+
+def with_variants(x, y, groups, weights, variants_of):
+    """Training rows plus each row's rewrites (same label and group, at AUGMENT_WEIGHT of the row's weight).
+
+    The rewrites are appended after the rows, so the first len(x) out-of-fold scores are the rows' own.
+    """
+    x, y, groups, weights = list(x), list(y), list(groups), list(weights)
+    for i, rewrites in enumerate(variants_of):
+        x += rewrites
+        y += [y[i]] * len(rewrites)
+        groups += [groups[i]] * len(rewrites)
+        weights += [weights[i] * AUGMENT_WEIGHT] * len(rewrites)
+    return x, y, groups, weights
+
+
 def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, root: Path | None = None,
                 progress=None, extra_train: list[tuple[str, str]] | None = None,
                 lineage: dict | None = None, extra_weight: float = 1.0) -> ModelVersion:
@@ -93,13 +121,18 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     # that scores that force will have learnt from their like: each is its own group, spread over the folds.
     # As one group, a fold held all of them out and the calibration learnt that unseen slang is an offence.
     groups = [writer_of(r["incident_id"]) for r in train] + [f"review-{i}" for i in range(len(extra_train))]
+    kinds = settings.get("augment") or []
+    if kinds:
+        say(f"rewriting the train logs ({', '.join(kinds)}) and analysing the rewrites")
+    rewrites = analyse_variants(scorer, [r["text"] for r in train], kinds) + [[] for _ in extra_train]
+    x_fit, y_fit, groups, weights = with_variants(x_train, y_train, groups, weights, rewrites)
     fit_params = {"classify__groups": groups}
-    if extra_train and extra_weight != 1.0:
+    if len(set(weights)) > 1:
         fit_params["classify__sample_weight"] = weights
-    estimator = build_estimator(settings).fit(x_train, y_train, **fit_params)
+    estimator = build_estimator(settings).fit(x_fit, y_fit, **fit_params)
     model_dev = label_columns(estimator.classes_, estimator.predict_proba(x_dev))
     positive = np.asarray(y_dev) != NONE
-    oof = estimator.named_steps["classify"].oof_confidence_
+    oof = estimator.named_steps["classify"].oof_confidence_[:len(x_train)]
     model_dev_any = 1.0 - model_dev[:, LABELS.index(NONE)]
     chosen = choose_thresholds(np.concatenate([oof, model_dev_any]), [x["floor"] for x in x_train + x_dev],
                                list(y_train) + list(y_dev))
