@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the scratch folder and print where it is.")
     parser.add_argument("--poison", action="store_true", help="Decide every log the wrong way round.")
     parser.add_argument("--holdout", type=float, default=0.3, help="Share of reviews retrain holds out (default 0.3).")
+    parser.add_argument("--held-out", default="style", choices=["style", "writer", "none"],
+                        help="retrain's leave-one-out report for the current model and the candidate (default style; "
+                             "writer trains 22 models each)")
     args = parser.parse_args()
     logs = read_jsonl(args.logs)
     gold = {r["incident_id"]: r for r in logs}
@@ -102,7 +105,7 @@ def main() -> None:
     run("review", "import", reviews, "--db", db, cwd=work)
     run("review", "export", "-o", work / "reviews.jsonl", "--db", db, cwd=work)
     retrain = ["retrain", "--reviews", work / "reviews.jsonl", "--db", db, "--models", models,
-               "--corpus", ROOT / "corpora" / "incidents", "--holdout", args.holdout]
+               "--corpus", ROOT / "corpora" / "incidents", "--holdout", args.holdout, "--held-out", args.held_out]
     report = run(*retrain, cwd=work).strip()
     print(report)
     if args.poison and "no candidate trained" in report:

@@ -45,6 +45,9 @@ class FieldSelector(BaseEstimator, TransformerMixin):
             return [record[self.field] for record in X]
         return [_normalise_roles(record[self.field]) for record in X]
 
+    def get_feature_names_out(self, input_features=None):
+        return np.array([self.field], dtype=object)
+
 
 def _normalise_roles(text: str) -> str:
     out = []

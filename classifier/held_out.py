@@ -61,18 +61,19 @@ def _splits(groups: np.ndarray, folds: int | None):
 def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: dict | None = None,
                     trainable=None, folds: int | None = None, extra: tuple[list[dict], list[str]] | None = None,
                     extra_weight: float = 1.0, variants_of: list[list[dict]] | None = None,
-                    progress=None) -> HeldOutScores:
+                    styles=None, progress=None) -> HeldOutScores:
     """Score every log with a model trained without its group.
 
     analysed: analysis records (classifier.analysis); labels, groups, writers: one per record; trainable: which
     records a fold model may train on (default all; e.g. only the train split); folds: None for one model per
     group, or that many folds that each leave whole groups out; extra: (records, labels) always trained on
     (e.g. reviewed outcomes), at `extra_weight`; variants_of: each record's analysed rewrites, trained on
-    with it (settings["augment"], classifier.training.with_variants).
+    with it (settings["augment"], classifier.training.with_variants); styles: each record's style, for
+    settings["style_weighting"].
     """
     from classifier.evaluate import label_columns
     from classifier.model import build_estimator
-    from classifier.training import choose_thresholds, with_variants
+    from classifier.training import choose_thresholds, style_weights, with_variants
 
     say = progress or (lambda message: None)
     labels, groups, writers = np.asarray(labels), np.asarray(groups), np.asarray(writers)
@@ -90,7 +91,8 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         rewrites = [variants_of[i] for i in idx] if variants_of else []
         x_fit, y_fit, fit_groups, weights = with_variants(
             x_train, y_train, list(writers[idx]) + [f"extra-{i}" for i in range(len(extra_x))],
-            [1.0] * len(idx) + [extra_weight] * len(extra_x), rewrites)
+            style_weights(np.asarray(styles)[idx] if styles is not None else ["unnamed"] * len(idx),
+                          (settings or {}).get("style_weighting")) + [extra_weight] * len(extra_x), rewrites)
         params = {"classify__groups": fit_groups}
         if len(set(weights)) > 1:
             params["classify__sample_weight"] = weights
@@ -137,7 +139,7 @@ def held_out_report(records: list[dict], analysed: list[dict], *, by: str, setti
     labels = [r["label"] for r in records]
     scores = held_out_scores(analysed, labels, groups, writers, settings=settings, trainable=trainable,
                              folds=folds, extra=extra, extra_weight=extra_weight, variants_of=variants_of,
-                             progress=progress)
+                             styles=[style_of(r) for r in records], progress=progress)
     gold = np.asarray(labels) != NONE
     rule_conf = np.array([1.0 - x["rule_probabilities"][NONE] for x in analysed])
     keyword = KeywordSearch()

@@ -42,6 +42,8 @@ DEFAULT_SETTINGS = {
     "use_floor_feature": True,
     # Label-preserving rewrites trained on beside each train log (classifier.augment.KINDS).
     "augment": [],
+    # "balanced": every style of the corpus counts the same in training (classifier.training.style_weights).
+    "style_weighting": "none",
     "use_chars": False,
     "use_rules": True,
     "rule_probabilities": True,
@@ -156,3 +158,28 @@ def build_word_baseline(settings: dict | None = None) -> Pipeline:
         ("tfidf", TfidfVectorizer(ngram_range=tuple(s["word_ngrams"]), min_df=s["min_df"], sublinear_tf=True)),
         ("classify", LogisticRegression(C=s["C"], max_iter=5000, class_weight="balanced")),
     ])
+
+
+def offence_weights(estimator: Pipeline, words) -> dict[str, float | None]:
+    """How far each word (a unigram of the word features) pulls a log toward an offence, in log-odds.
+
+    For a word with weights w_c per label, it is log(mean over the offence labels of exp(w_c)) - w_none: the
+    change in the log-odds of "any offence" against `none` that one unit of the word adds, from a log whose
+    labels were equally likely. Positive means the word counts toward an offence; None: not in the vocabulary.
+    """
+    names = list(estimator.named_steps["features"].get_feature_names_out())
+    index = {name: i for i, name in enumerate(names)}
+    linear = estimator.named_steps["classify"].estimator_
+    classes = list(linear.classes_)
+    none = classes.index(NONE)
+    out = {}
+    for word in words:
+        column = index.get(f"words__{word}")
+        if column is None:
+            out[word] = None
+            continue
+        weights = linear.coef_[:, column]
+        offences = np.delete(weights, none)
+        out[word] = float(np.log(np.mean(np.exp(offences))) - weights[none])
+    return out
+

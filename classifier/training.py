@@ -11,7 +11,7 @@ import numpy as np
 from classifier.analysis import analyse
 from classifier.artefacts import ModelVersion, save_model
 from classifier.augment import variants
-from classifier.corpus import load_corpus, writer_of
+from classifier.corpus import load_corpus, style_of, writer_of
 from classifier.evaluate import label_columns
 from classifier.evaluation import binary_report, expected_calibration_error, offence_decisions
 from classifier.floor import apply_floor, flag_recall, floor_confidence
@@ -85,6 +85,21 @@ def analyse_variants(scorer: RuleScorer, texts, kinds) -> list[list[dict]]:
     return out
 
 
+def style_weights(styles, mode: str | None) -> list[float]:
+    """Each training log's weight by its style: `balanced` gives every style the same total weight (mean 1).
+
+    The corpus's first fifteen batches (one style, written to be hard) outnumber each later style ten to one;
+    balanced, a style of plain records counts as much as they do.
+    """
+    styles = list(styles)
+    if not mode or mode == "none":
+        return [1.0] * len(styles)
+    if mode != "balanced":
+        raise ValueError(f"style_weighting {mode!r} is not one of: none, balanced")
+    counts = Counter(styles)
+    return [len(styles) / (len(counts) * counts[s]) for s in styles]
+
+
 def with_variants(x, y, groups, weights, variants_of):
     """Training rows plus each row's rewrites (same label and group, at AUGMENT_WEIGHT of the row's weight).
 
@@ -116,7 +131,8 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     y_dev = [r["label"] for r in dev]
     say("fitting the model (calibrated on folds that leave whole writers out)")
     # Reviewed outcomes carry the force's own language: `extra_weight` lets a few of them count.
-    weights = [1.0] * len(train) + [extra_weight] * len(extra_train)
+    weights = style_weights([style_of(r) for r in train], settings.get("style_weighting")) + \
+        [extra_weight] * len(extra_train)
     # Calibration folds leave corpus writers out. Reviewed incidents are a force's many writers, and the model
     # that scores that force will have learnt from their like: each is its own group, spread over the folds.
     # As one group, a fold held all of them out and the calibration learnt that unseen slang is an offence.
