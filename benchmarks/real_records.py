@@ -9,6 +9,8 @@ each file it prints precision, recall, F1 and expected calibration error (ECE) o
 
 - model: what `classify` writes with the current (or `--model`) model: its label, which the rule floor
   and the model's own threshold decide, and its confidence;
+- model_alone: the trained model's own confidence at its threshold, before the rule floor (what the corpus
+  taught it; not what the tool outputs);
 - rules: the rule pipeline alone at 0.5, as `classify --rules-only`;
 - keyword: the plain keyword search of `evaluate`.
 
@@ -73,7 +75,7 @@ def files_of(folders: list[str]) -> list[Path]:
 def row(name: str, gold: list[bool], flagged: list[bool], confidence) -> str:
     rep = binary_report([("x" if g else NONE) for g in gold], [("x" if f else NONE) for f in flagged])
     ece = expected_calibration_error(confidence, gold)
-    return (f"  {name:8} {rep.precision:9.3f} {rep.recall:7.3f} {rep.f1:6.3f} {ece:6.3f} "
+    return (f"  {name:11} {rep.precision:9.3f} {rep.recall:7.3f} {rep.f1:6.3f} {ece:6.3f} "
             f"{rep.tp:5} {rep.fp:5} {rep.fn:5}")
 
 
@@ -99,12 +101,21 @@ def main() -> None:
         scores = list(classify_texts(texts, scorer=scorer))
         model_conf = np.array([s["confidence"] for s in scores])
         model_flag = [s["label"] != NONE for s in scores]
-        rule_conf = np.array([1.0 - doc._.probabilities[NONE] for doc in rule_scorer.docs(texts)])
+        docs = list(rule_scorer.docs(texts))
+        rule_conf = np.array([1.0 - doc._.probabilities[NONE] for doc in docs])
+        alone = None
+        if hasattr(scorer, "model_proba"):
+            from classifier.analysis import analyse
+            from classifier.labels import LABELS
+
+            alone = 1.0 - scorer.model_proba([analyse(doc) for doc in docs])[:, LABELS.index(NONE)]
         rule_flag = list(rule_conf >= 0.5)
         keyword_flag = [keyword.predict(t) != NONE for t in texts]
         print(f"{path.name}: {len(records)} records, {sum(gold)} offences ({scores[0]['model'] if scores else '-'})")
-        print(f"  {'method':8} {'precision':>9} {'recall':>7} {'F1':>6} {'ECE':>6} {'tp':>5} {'fp':>5} {'fn':>5}")
+        print(f"  {'method':11} {'precision':>9} {'recall':>7} {'F1':>6} {'ECE':>6} {'tp':>5} {'fp':>5} {'fn':>5}")
         print(row("model", gold, model_flag, model_conf))
+        if alone is not None:
+            print(row("model_alone", gold, list(alone >= scorer.threshold), alone))
         print(row("rules", gold, rule_flag, rule_conf))
         print(row("keyword", gold, keyword_flag, np.asarray(keyword_flag, dtype=float)))
         decided = {}

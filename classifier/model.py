@@ -178,6 +178,9 @@ def offence_weights(estimator: Pipeline, words) -> dict[str, float | None]:
         if column is None:
             out[word] = None
             continue
+        if linear.coef_.shape[0] == 1:  # two labels: one row of weights, toward classes_[1]
+            out[word] = float(linear.coef_[0, column]) * (1.0 if none == 0 else -1.0)
+            continue
         weights = linear.coef_[:, column]
         offences = np.delete(weights, none)
         out[word] = float(np.log(np.mean(np.exp(offences))) - weights[none])

@@ -209,3 +209,22 @@ def test_stored_thresholds_keep_the_dev_log_that_set_them(small_model, small_cor
     assert round_down(0.5891628) == 0.589162 and round_down(0.25) == 0.25
     curve = thin_curve([(0.9999996, 1.0, 0.5), (0.4000004, 0.5, 1.0)])
     assert [t for t, _, _ in curve] == [0.999999, 0.4]
+
+
+def test_offence_weights_say_which_way_a_word_pulls():
+    from classifier.labels import LABELS
+    from classifier.model import build_estimator, offence_weights
+
+    def record(words):
+        return {"text": words, "marked": words, "cues": [], "floor": [],
+                "rule_probabilities": {label: 1.0 / len(LABELS) for label in LABELS}}
+
+    offence = ["he zebra her at the bus stop", "zebra again outside the shop", "the zebra left her shaking",
+               "she said he zebra her twice", "zebra by the ex at home"]
+    innocent = ["giraffe found in the park", "lost giraffe near the station", "giraffe left in a taxi",
+                "a giraffe handed in at the desk", "giraffe reported missing by the owner"]
+    x = [record(t) for t in offence + innocent] * 2
+    y = (["violence_without_injury"] * 5 + ["none"] * 5) * 2
+    estimator = build_estimator({"cv": 2, "min_df": 1}).fit(x, y)
+    weights = offence_weights(estimator, ["zebra", "giraffe", "okapi"])
+    assert weights["zebra"] > 0 > weights["giraffe"] and weights["okapi"] is None
