@@ -9,17 +9,35 @@ from __future__ import annotations
 
 from spacy.tokens import Doc
 
+from classifier.pipeline.extensions import CUES_KEY
 from classifier.ruleset import DESCRIBING_CATEGORIES, EXCLUDING_CATEGORIES
 
 SCOPE_PREFIX = {"negated": "neg_", "hypothetical": "hyp_"}
+# The words of a cue the rules read as another event or as not literal ("choked on a sweet", "killing me
+# with the noise") are marked too, so that the bare word "choke" in the word features means what it says.
+# Unmarked, the word learnt its weight from the corpus's hard negatives and pulled away from an offence.
+EXCLUDED_CUE_PREFIX = {"other_event": "oth_", "non_literal": "fig_"}
+
+
+def _excluded_cue_tokens(doc: Doc) -> dict[int, str]:
+    marks: dict[int, str] = {}
+    cues = doc.spans[CUES_KEY] if CUES_KEY in doc.spans else []
+    for cue, triggers in zip(cues, doc._.cue_triggers or []):
+        categories = {t["category"] for t in triggers}
+        for category, prefix in EXCLUDED_CUE_PREFIX.items():
+            if category in categories:
+                for i in range(cue.start, cue.end):
+                    marks.setdefault(i, prefix)
+    return marks
 
 
 def analyse(doc: Doc) -> dict:
     words = []
+    excluded = _excluded_cue_tokens(doc)
     for token in doc:
         if token.is_space or token.is_punct:
             continue
-        prefix = SCOPE_PREFIX.get(token._.scope, "")
+        prefix = SCOPE_PREFIX.get(token._.scope) or excluded.get(token.i, "")
         words.append(prefix + (token.lemma_ or token.lower_))
     cues = []
     for e in doc._.evidence:

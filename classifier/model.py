@@ -43,7 +43,7 @@ DEFAULT_SETTINGS = {
     # Label-preserving rewrites trained on beside each train log (classifier.augment.KINDS).
     "augment": [],
     # "balanced": every style of the corpus counts the same in training (classifier.training.style_weights).
-    "style_weighting": "none",
+    "style_weighting": "balanced",
     "use_chars": False,
     "use_rules": True,
     "rule_probabilities": True,
