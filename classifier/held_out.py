@@ -18,9 +18,12 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import GroupKFold
 
 from classifier.corpus import style_of, writer_of
+from classifier.evaluate import label_columns
 from classifier.evaluation import KeywordSearch, binary_report, expected_calibration_error, offence_decisions
 from classifier.floor import apply_floor
 from classifier.labels import LABELS, NONE
+from classifier.model import DEFAULT_SETTINGS, build_estimator
+from classifier.training import analyse_variants, choose_thresholds, style_weights, with_variants
 
 GROUPINGS = ("style", "writer")
 METHODS = ("model", "rules", "keyword")
@@ -71,10 +74,7 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
     with it (settings["augment"], classifier.training.with_variants); styles: each record's style, for
     settings["style_weighting"].
     """
-    from classifier.evaluate import label_columns
-    from classifier.model import build_estimator
-    from classifier.training import choose_thresholds, style_weights, with_variants
-
+    settings = {**DEFAULT_SETTINGS, **(settings or {})}
     say = progress or (lambda message: None)
     labels, groups, writers = np.asarray(labels), np.asarray(groups), np.asarray(writers)
     trainable = np.ones(len(analysed), dtype=bool) if trainable is None else np.asarray(trainable, dtype=bool)
@@ -92,7 +92,7 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         x_fit, y_fit, fit_groups, weights = with_variants(
             x_train, y_train, list(writers[idx]) + [f"extra-{i}" for i in range(len(extra_x))],
             style_weights(np.asarray(styles)[idx] if styles is not None else ["unnamed"] * len(idx),
-                          (settings or {}).get("style_weighting")) + [extra_weight] * len(extra_x), rewrites)
+                          settings["style_weighting"]) + [extra_weight] * len(extra_x), rewrites)
         params = {"classify__groups": fit_groups}
         if len(set(weights)) > 1:
             params["classify__sample_weight"] = weights
@@ -126,11 +126,9 @@ def held_out_report(records: list[dict], analysed: list[dict], *, by: str, setti
 
     rule_scorer: the pipeline that analysed the records; needed when the settings train on rewrites.
     """
-    kinds = (settings or {}).get("augment") or []
+    kinds = {**DEFAULT_SETTINGS, **(settings or {})}["augment"]
     variants_of = None
     if kinds:
-        from classifier.training import analyse_variants
-
         if rule_scorer is None:
             raise ValueError("settings with `augment` need the rule_scorer to analyse the rewrites")
         variants_of = analyse_variants(rule_scorer, [r["text"] for r in records], kinds)

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classifier.artefacts import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
-from classifier.corpus import load_corpus
+from classifier.corpus import load_corpus, split_of
 from classifier.errors import InputError
 from classifier.evaluate import method_report
+from classifier.held_out import held_out_report
 from classifier.io.readers import read_rows
 from classifier.labels import LABELS, NONE
 from classifier.ruleset import RuleSet
@@ -192,9 +193,6 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     }
     shift = {}
     if held_out:
-        from classifier.corpus import split_of
-        from classifier.held_out import held_out_report
-
         everything = list(load_corpus(corpus))
         analysed = analyse_texts(current.rule_scorer, (r["text"] for r in everything))
         trainable = [split_of(r["incident_id"]) == "train" for r in everything]
