@@ -188,8 +188,8 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, s
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
     Flags at or above the model's `likely` threshold (above the flag threshold, where precision on held-out
-    scores stays at 0.95) are banded `likely`; the rest `review`. A plain disclosure that holds the rule floor (an offence
-    cue of weight 0.8 or more that nothing excludes) is flagged at any threshold.
+    scores stays at 0.95) are banded `likely`; the rest `review`. A plain disclosure that holds the rule floor
+    (an offence cue of weight 0.8 or more that nothing excludes) is flagged at any threshold.
     """
     import contextlib
 
@@ -262,7 +262,8 @@ def _thresholds(manifest, threshold, target_recall):
 
     if manifest is None:
         if target_recall is not None:
-            raise click.UsageError("--target-recall needs a trained model's precision-recall curve; it does not apply with --rules-only")
+            raise click.UsageError("--target-recall needs a trained model's precision-recall curve; it does not "
+                                   "apply with --rules-only")
         threshold = RULES_ONLY_THRESHOLD if threshold is None else threshold
         return threshold, max(RULES_ONLY_LIKELY, threshold)
     from classifier.thresholds import threshold_for_recall
@@ -374,7 +375,7 @@ def _corpus(corpus: Path | None) -> Path:
               help="Make the new version the one classify and scan use.")
 @user_errors
 def train(corpus, models_root, rules_path, c, calibration, seed, set_current):
-    """Train a model version on the corpus train split; choose thresholds on out-of-fold and dev scores; report metrics on dev.
+    """Train a model version on the corpus train split; thresholds from out-of-fold and dev scores; dev metrics.
 
     Writes models/<version>/model.joblib and manifest.json (hash, corpus and rules hashes, library
     versions, settings, dev metrics, thresholds). The test split is not read.

@@ -16,7 +16,8 @@ def test_each_rewrite_retells_the_same_event():
     assert rewrite("my ex grabbed me by the throat", "person") == "the caller's ex grabbed the caller by the throat"
     assert rewrite("I/P hit by S1", "person") == "I/P hit by S1"  # "I/P" is the injured party, not "I"
     assert rewrite("the victim was kicked by her boyfriend", "shorthand") == "IP WAS KICKED BY HER BF"
-    assert rewrite("RP STS SUSP ASSLTD HER W/ A BAT", "shorthand") == "Reporting person states the suspect assltd her with a bat"
+    assert (rewrite("RP STS SUSP ASSLTD HER W/ A BAT", "shorthand")
+            == "Reporting person states the suspect assltd her with a bat")
     assert rewrite("Caller says he hit her in the car park", "us_uk") == "RP says he struck her in the parking lot"
     assert rewrite("V1 was struck by S1 in the parking lot", "us_uk") == "the IP was hit by the suspect in the car park"
     assert variants("nothing to change here 123", ["person"]) == []

@@ -41,7 +41,8 @@ def shape(records: list[dict]) -> dict:
     return {"records": len(records), "offences": len(offences) / max(len(records), 1),
             "median": int(np.median(words)), "p10": int(np.percentile(words, 10)),
             "p90": int(np.percentile(words, 90)), "kw_offences": keyword_share(offences),
-            "kw_none": keyword_share(none), "hidden": sum(bool(r.get("hidden")) for r in offences) / max(len(offences), 1),
+            "kw_none": keyword_share(none),
+            "hidden": sum(bool(r.get("hidden")) for r in offences) / max(len(offences), 1),
             "hard": sum(bool(r.get("hard_negative")) for r in none) / max(len(none), 1)}
 
 
