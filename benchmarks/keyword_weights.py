@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 WORDS = ("choke", "strangle", "punch", "injury", "threaten", "battery", "rape", "assault", "kill", "hit", "stab",
-         "grab", "kick", "struck", "fondle", "expose", "spit", "harass", "stalk")
+         "grab", "kick", "strike", "fondle", "expose", "spit", "harass", "stalk")
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ _PERSON = [
     (r"\bI've\b", "the caller has"), (r"\bI have\b", "the caller has"), (r"\bI'd\b", "the caller had"),
     (r"\bI'll\b", "the caller will"), (r"(?<![\w/])I(?![\w/])", "the caller"), (r"\bmyself\b", "themself"),
     (r"\bme\b", "the caller"), (r"\bmy\b", "the caller's"), (r"\bmine\b", "the caller's"),
-    (r"\bwe\b", "the caller and family"), (r"\bus\b", "the caller and family"), (r"\bour\b", "their"),
+    (r"\bwe\b", "the caller and family"), (r"(?-i:\bus\b)", "the caller and family"), (r"\bour\b", "their"),
 ]
 
 _SHORT = [  # prose -> shorthand; the reverse maps shorthand -> prose
@@ -60,8 +60,8 @@ _US = [  # UK -> US; the reverse maps US -> UK
     ("the IP", "V1"), ("IP", "V1"), ("the suspect", "S1"), ("the caller", "the RP"), ("caller", "RP"),
     ("hit", "struck"), ("punched", "struck"), ("arrested", "booked"), ("motorway", "freeway"),
     ("petrol station", "gas station"), ("off-licence", "liquor store"), ("shop", "store"), ("taxi", "cab"),
-    ("neighbour", "neighbor"), ("offence", "offense"), ("police officers", "deputies"), ("trousers", "pants"),
-    ("lorry", "truck"), ("rubbish", "trash"), ("pub", "bar"), ("garden", "yard"), ("ambulance", "EMS"),
+    ("neighbour", "neighbor"), ("offence", "offense"), ("police officers", "deputies"),
+    ("lorry", "truck"), ("rubbish", "trash"), ("garden", "yard"), ("ambulance", "EMS"),
 ]
 _UK = [(us, uk) for uk, us in _US if uk not in ("mobile", "caller", "IP", "punched")]
 

@@ -445,6 +445,7 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, hel
 
     from classifier.corpus import split_of
     from classifier.held_out import format_held_out, held_out_report
+    from classifier.model import manifest_settings
 
     everything = list(load_corpus(_corpus(corpus)))
     analysed = analyse_texts(scorer.rule_scorer, (r["text"] for r in everything))
@@ -455,9 +456,9 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, hel
     click.echo(format_report(report))
     report["held_out"] = {}
     for by in dict.fromkeys(h for h in held_out if h != "none"):
-        report["held_out"][by] = held_out_report(everything, analysed, by=by, settings=scorer.manifest.get("settings"),
-                                                 trainable=trainable, rule_scorer=scorer.rule_scorer,
-                                                 progress=_report)
+        report["held_out"][by] = held_out_report(everything, analysed, by=by,
+                                                 settings=manifest_settings(scorer.manifest), trainable=trainable,
+                                                 rule_scorer=scorer.rule_scorer, progress=_report)
         click.echo("\n" + format_held_out(report["held_out"][by]))
     if json_path:
         json_path.write_text(jsonlib.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -97,8 +97,9 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         if len(set(weights)) > 1:
             params["classify__sample_weight"] = weights
         estimator = build_estimator(settings).fit(x_fit, y_fit, **params)
-        chosen = choose_thresholds(estimator.named_steps["classify"].oof_confidence_[:len(x_train)],
-                                   [x["floor"] for x in x_train], y_train)
+        # Thresholds from the corpus rows only, as `train` chooses them (not from `extra`, e.g. reviews).
+        chosen = choose_thresholds(estimator.named_steps["classify"].oof_confidence_[:len(idx)],
+                                   [x["floor"] for x in x_train[:len(idx)]], y_train[:len(idx)])
         test_idx = np.flatnonzero(test_mask)
         x_test = [analysed[i] for i in test_idx]
         model = label_columns(estimator.classes_, estimator.predict_proba(x_test))

@@ -122,6 +122,12 @@ def _logit(p):
     return np.log(p / (1 - p))
 
 
+def manifest_settings(manifest: dict) -> dict:
+    """The settings a saved model was trained with. Settings added since it was saved are read as off, which is
+    how it was trained (e.g. `style_weighting`), not as today's defaults."""
+    return {"augment": [], "style_weighting": "none", **manifest.get("settings", {})}
+
+
 def build_estimator(settings: dict | None = None) -> Pipeline:
     s = {**DEFAULT_SETTINGS, **(settings or {})}
     parts = [

@@ -26,6 +26,7 @@ from classifier.evaluate import method_report
 from classifier.held_out import held_out_report
 from classifier.io.readers import read_rows
 from classifier.labels import LABELS, NONE
+from classifier.model import manifest_settings
 from classifier.ruleset import RuleSet
 from classifier.scoring import ModelScorer
 from classifier.store import check_review
@@ -172,7 +173,7 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     if check["suspicious"] and not force:
         return {"candidate": None, "parent": parent["version"], "decision": "refused", "gate": {},
                 "gate_failures": [CONTRADICTED], "contradiction": check}
-    candidate = train_model(corpus, rules, settings={**parent.get("settings", {}), **(settings or {})},
+    candidate = train_model(corpus, rules, settings={**manifest_settings(parent), **(settings or {})},
                             root=models_root, progress=say, extra_train=train_part, extra_weight=REVIEW_WEIGHT,
                             lineage={"parent": parent["version"], "reviews": {"file": Path(reviews).name,
                                      "sha256": digest, "train": len(train_part), "held_out": len(held_part)}})
@@ -200,7 +201,7 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
         for by in held_out:
             say(f"leave-one-{by}-out: the current model's settings, then the candidate's with the reviews")
             shift[by] = {
-                "current": held_out_report(everything, analysed, by=by, settings=parent.get("settings"),
+                "current": held_out_report(everything, analysed, by=by, settings=manifest_settings(parent),
                                            trainable=trainable, rule_scorer=current.rule_scorer, progress=say),
                 "candidate": held_out_report(everything, analysed, by=by,
                                              settings=read_manifest(candidate.folder)["settings"],

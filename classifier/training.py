@@ -88,7 +88,7 @@ def analyse_variants(scorer: RuleScorer, texts, kinds) -> list[list[dict]]:
 def style_weights(styles, mode: str | None) -> list[float]:
     """Each training log's weight by its style: `balanced` gives every style the same total weight (mean 1).
 
-    The corpus's first fifteen batches (one style, written to be hard) outnumber each later style ten to one;
+    The corpus's first thirteen batches (one style, written to be hard) outnumber each later style ten to one;
     balanced, a style of plain records counts as much as they do.
     """
     styles = list(styles)
@@ -148,10 +148,11 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     estimator = build_estimator(settings).fit(x_fit, y_fit, **fit_params)
     model_dev = label_columns(estimator.classes_, estimator.predict_proba(x_dev))
     positive = np.asarray(y_dev) != NONE
-    oof = estimator.named_steps["classify"].oof_confidence_[:len(x_train)]
+    # Thresholds from the corpus's own logs: reviewed incidents are mostly ones an earlier model flagged.
+    oof = estimator.named_steps["classify"].oof_confidence_[:len(train)]
     model_dev_any = 1.0 - model_dev[:, LABELS.index(NONE)]
-    chosen = choose_thresholds(np.concatenate([oof, model_dev_any]), [x["floor"] for x in x_train + x_dev],
-                               list(y_train) + list(y_dev))
+    chosen = choose_thresholds(np.concatenate([oof, model_dev_any]), [x["floor"] for x in x_train[:len(train)] + x_dev],
+                               list(y_train[:len(train)]) + list(y_dev))
     review, likely, floor_conf = chosen["review"], chosen["likely"], chosen["floor_confidence"]
     rule_dev = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_dev])
     final_dev, decided = apply_floor(model_dev, rule_dev, [x["floor"] for x in x_dev], threshold=review,
