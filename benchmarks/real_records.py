@@ -88,7 +88,8 @@ def main() -> None:
                         help="where to write the model's misses and false flags, with their text, for reading")
     args = parser.parse_args()
 
-    from classifier.api import band, classify_texts, load_scorer
+    from classifier.api import band, load_scorer
+    from classifier.scoring import RULES_ONLY_THRESHOLD
 
     keyword = KeywordSearch()
     scorer = load_scorer(model=args.model, rules=args.rules)
@@ -98,10 +99,11 @@ def main() -> None:
         records = read_records(path)
         texts = [r["text"] for r in records]
         gold = [r["family"] != NONE for r in records]
-        scores = list(classify_texts(texts, scorer=scorer))
+        # The pipeline reads each record once; the model, the model alone and the rules score the same docs.
+        docs = list(rule_scorer.docs(texts))
+        scores = scorer.score_docs(docs)
         model_conf = np.array([s["confidence"] for s in scores])
         model_flag = [s["label"] != NONE for s in scores]
-        docs = list(rule_scorer.docs(texts))
         rule_conf = np.array([1.0 - doc._.probabilities[NONE] for doc in docs])
         alone = None
         if hasattr(scorer, "model_proba"):
@@ -109,7 +111,7 @@ def main() -> None:
             from classifier.labels import LABELS
 
             alone = 1.0 - scorer.model_proba([analyse(doc) for doc in docs])[:, LABELS.index(NONE)]
-        rule_flag = list(rule_conf >= 0.5)
+        rule_flag = list(rule_conf >= RULES_ONLY_THRESHOLD)
         keyword_flag = [keyword.predict(t) != NONE for t in texts]
         print(f"{path.name}: {len(records)} records, {sum(gold)} offences ({scores[0]['model'] if scores else '-'})")
         print(f"  {'method':11} {'precision':>9} {'recall':>7} {'F1':>6} {'ECE':>6} {'tp':>5} {'fp':>5} {'fn':>5}")

@@ -443,11 +443,13 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, hel
         raise click.ClickException(f"{labelled}: no labelled logs to evaluate")
     from classifier.model import build_word_baseline
 
-    from classifier.corpus import split_of
+    from classifier.corpus import SPLITS, split_of
     from classifier.held_out import format_held_out, held_out_report
     from classifier.model import manifest_settings
 
-    everything = list(load_corpus(_corpus(corpus)))
+    groupings = list(dict.fromkeys(h for h in held_out if h != "none"))
+    # The held-out runs read the whole corpus; the word n-gram baseline only its train split.
+    everything = list(load_corpus(_corpus(corpus), SPLITS if groupings else ("train",)))
     analysed = analyse_texts(scorer.rule_scorer, (r["text"] for r in everything))
     trainable = [split_of(r["incident_id"]) == "train" for r in everything]
     baseline = build_word_baseline(scorer.manifest.get("settings")).fit(
@@ -455,7 +457,7 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, hel
     report = run([t for t, _ in records], [g for _, g in records], model_scorer=scorer, baseline=baseline)
     click.echo(format_report(report))
     report["held_out"] = {}
-    for by in dict.fromkeys(h for h in held_out if h != "none"):
+    for by in groupings:
         report["held_out"][by] = held_out_report(everything, analysed, by=by,
                                                  settings=manifest_settings(scorer.manifest), trainable=trainable,
                                                  rule_scorer=scorer.rule_scorer, progress=_report)

@@ -23,13 +23,13 @@ from classifier.evaluation import KeywordSearch, binary_report, expected_calibra
 from classifier.floor import apply_floor
 from classifier.labels import LABELS, NONE
 from classifier.model import DEFAULT_SETTINGS, build_estimator
+from classifier.scoring import RULES_ONLY_THRESHOLD
 from classifier.training import analyse_variants, choose_thresholds, style_weights, with_variants
 
 GROUPINGS = ("style", "writer")
 METHODS = ("model", "rules", "keyword")
 # A group with fewer offences than this is reported but not named the worst: its F1 is mostly noise.
 MIN_OFFENCES_FOR_WORST = 10
-RULES_THRESHOLD = 0.5
 
 
 def group_of(record: dict, by: str) -> str:
@@ -143,7 +143,7 @@ def held_out_report(records: list[dict], analysed: list[dict], *, by: str, setti
     rule_conf = np.array([1.0 - x["rule_probabilities"][NONE] for x in analysed])
     keyword = KeywordSearch()
     keyword_flag = np.array([keyword.predict(r["text"]) != NONE for r in records])
-    methods = {"model": (scores.flagged, scores.confidence), "rules": (rule_conf >= RULES_THRESHOLD, rule_conf),
+    methods = {"model": (scores.flagged, scores.confidence), "rules": (rule_conf >= RULES_ONLY_THRESHOLD, rule_conf),
                "keyword": (keyword_flag, keyword_flag.astype(float))}
 
     def row(mask) -> dict:
