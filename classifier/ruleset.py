@@ -21,7 +21,7 @@ CUE_KINDS = ("offence", "injury")
 EXCLUDING_CATEGORIES = ("negated", "hypothetical", "other_event", "non_literal")
 DESCRIBING_CATEGORIES = ("third_party", "historic")
 CONTEXT_CATEGORIES = EXCLUDING_CATEGORIES + DESCRIBING_CATEGORIES
-DIRECTIONS = ("forward", "backward", "bidirectional", "overlap", "pseudo", "termination")
+DIRECTIONS = ("forward", "backward", "bidirectional", "overlap", "incident", "pseudo", "termination")
 CRIME_FAMILIES = (*OFFENCE_LABELS, "other")
 
 FILES = {

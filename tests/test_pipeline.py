@@ -82,6 +82,20 @@ def test_negation_does_not_cross_an_entry(nlp):
     assert "punch-kick-slap" in active_rules(nlp, "10:01 caller says no\n10:05 he punched her")
 
 
+def test_a_later_entry_that_explains_the_whole_event_answers_an_earlier_cue(nlp):
+    text = ("22:41 RP hears a woman screaming he is strangling me in the flat above\n"
+            "22:58 PC 2210: ONS, two drama students rehearsing a scene for a play, both well")
+    assert verdict(nlp, text) == "none"
+    triggers = [t["rule"] for e in nlp(text)._.evidence for t in e["triggers"]]
+    assert "other-staged-incident" in triggers
+
+
+def test_a_topic_in_another_entry_does_not_explain_an_assault(nlp):
+    text = ("19:10 RP says her partner came back from watching the boxing at the pub\n"
+            "19:12 he punched her in the face in the kitchen")
+    assert verdict(nlp, text) != "none"
+
+
 def test_a_termination_word_ends_the_scope(nlp):
     assert "punch-kick-slap" in active_rules(nlp, "not injured however he punched her earlier")
 

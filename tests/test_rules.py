@@ -79,7 +79,7 @@ def test_a_bad_context_direction_lists_the_allowed_ones(tmp_path):
     with pytest.raises(RuleError) as info:
         load_rules(folder)
     assert str(info.value) == (f"{where} (rule 'neg-x'): direction 'sideways' is not allowed; "
-                               "allowed: forward, backward, bidirectional, overlap, pseudo, termination")
+                               "allowed: forward, backward, bidirectional, overlap, incident, pseudo, termination")
 
 
 def test_a_duplicate_id_is_refused(tmp_path, rules):
