@@ -1,12 +1,17 @@
 """How far each plain offence word pulls a log toward an offence in a trained model's word features.
 
-    python benchmarks/keyword_weights.py [--model VERSION|FOLDER] [WORD ...]
+    python benchmarks/keyword_weights.py [--model VERSION|FOLDER] [--words-only] [WORD ...]
 
 For each word (a lemma, as the word features read it), `classifier.model.offence_weights`: the change in the
 log-odds of "any offence" against `none` that the word adds. A corpus whose `none` logs carry offence words
 more often than its offences do teaches negative weights here; real records are the other way round (see
 `shared/real-shape.md`). The rule features, which already count an active cue, are not included: this is what
-the words add beyond them.
+the words add beyond them, and a word whose offences the rules already find keeps only what is left, mostly the
+`none` logs where a rule fired wrongly, so it can read below zero with no inversion in the corpus.
+
+`--words-only` separates the two: it also trains a model of the same settings on the same corpus without the
+rule features (a minute or so, in a temporary folder) and prints its weights beside: what the corpus teaches a
+word when no rule has counted it first.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("words", nargs="*", default=list(WORDS))
     parser.add_argument("--model", default=None, help="a model version or folder [default: the current model]")
+    parser.add_argument("--words-only", action="store_true",
+                        help="also train the same settings without the rule features and print those weights")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpora" / "incidents",
+                        help="the corpus --words-only trains on [default: corpora/incidents]")
     args = parser.parse_args()
 
     from classifier.artefacts import load_model, resolve
@@ -33,9 +42,31 @@ def main() -> None:
 
     folder = resolve(args.model)
     estimator, manifest = load_model(folder)
+    columns = {"model": offence_weights(estimator, args.words)}
+    if args.words_only:
+        columns["words only"] = offence_weights(_words_only(manifest, args.corpus), args.words)
     print(f"model {manifest['version']}: the pull of each word toward an offence (log-odds; + toward an offence)")
-    for word, weight in offence_weights(estimator, args.words).items():
-        print(f"  {word:12} {'not in the vocabulary' if weight is None else f'{weight:+.3f}'}")
+    print(f"  {'word':12}" + "".join(f"{name:>14}" for name in columns))
+    for word in args.words:
+        cells = ["not in vocab." if c[word] is None else f"{c[word]:+.3f}" for c in columns.values()]
+        print(f"  {word:12}" + "".join(f"{cell:>14}" for cell in cells))
+
+
+def _words_only(manifest: dict, corpus: Path):
+    """The manifest's settings without the rule features, trained on `corpus` in a temporary folder."""
+    import tempfile
+
+    from classifier.artefacts import load_model
+    from classifier.model import manifest_settings
+    from classifier.ruleset import load_rules
+    from classifier.training import train_model
+
+    settings = {**manifest_settings(manifest), "use_rules": False, "use_floor_feature": False,
+                "rule_probabilities": False}
+    with tempfile.TemporaryDirectory() as root:
+        version = train_model(corpus, load_rules(), settings=settings, root=Path(root))
+        estimator, _ = load_model(version.folder)
+    return estimator
 
 
 if __name__ == "__main__":
