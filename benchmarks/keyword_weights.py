@@ -37,7 +37,7 @@ def main() -> None:
                         help="the corpus --words-only trains on [default: corpora/incidents]")
     args = parser.parse_args()
 
-    from classifier.artefacts import load_model, resolve
+    from classifier.model_versions import load_model, resolve
     from classifier.model import offence_weights
 
     folder = resolve(args.model)
@@ -56,10 +56,10 @@ def _words_only(manifest: dict, corpus: Path):
     """The manifest's settings without the rule features, trained on `corpus` in a temporary folder."""
     import tempfile
 
-    from classifier.artefacts import load_model
+    from classifier.model_versions import load_model
     from classifier.model import manifest_settings
-    from classifier.ruleset import load_rules
-    from classifier.training import train_model
+    from classifier.pipeline.ruleset import load_rules
+    from classifier.training.train import train_model
 
     settings = {**manifest_settings(manifest), "use_rules": False, "use_floor_feature": False,
                 "rule_probabilities": False}

@@ -39,9 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from classifier.artefacts import read_manifest  # noqa: E402
+from classifier.model_versions import read_manifest  # noqa: E402
 from classifier.resources import models_dir  # noqa: E402
-from classifier.retraining import holdout  # noqa: E402
+from classifier.training.retrain import holdout  # noqa: E402
 
 
 def run(*args, cwd: Path) -> str:

@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from classifier.evaluation import KeywordSearch, binary_report, expected_calibration_error  # noqa: E402
+from classifier.evaluation.metrics import KeywordSearch, binary_report, expected_calibration_error  # noqa: E402
 from classifier.labels import NONE  # noqa: E402
 
 SATURATED = 0.999
@@ -89,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from classifier.api import band, load_scorer
-    from classifier.scoring import RULES_ONLY_THRESHOLD
+    from classifier.scoring.scorers import RULES_ONLY_THRESHOLD
 
     keyword = KeywordSearch()
     scorer = load_scorer(model=args.model, rules=args.rules)
@@ -107,7 +107,7 @@ def main() -> None:
         rule_conf = np.array([1.0 - doc._.probabilities[NONE] for doc in docs])
         alone = None
         if hasattr(scorer, "model_proba"):
-            from classifier.analysis import analyse
+            from classifier.scoring.analysis import analyse
             from classifier.labels import LABELS
 
             alone = 1.0 - scorer.model_proba([analyse(doc) for doc in docs])[:, LABELS.index(NONE)]

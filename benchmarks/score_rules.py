@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from classifier.corpus import load_corpus  # noqa: E402
-from classifier.evaluation import KeywordSearch, binary_report, offence_decisions  # noqa: E402
+from classifier.evaluation.metrics import KeywordSearch, binary_report, offence_decisions  # noqa: E402
 from classifier.labels import LABELS  # noqa: E402
-from classifier.ruleset import load_rules  # noqa: E402
-from classifier.scoring import RuleScorer  # noqa: E402
+from classifier.pipeline.ruleset import load_rules  # noqa: E402
+from classifier.scoring.scorers import RuleScorer  # noqa: E402
 
 
 def main() -> None:

@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from classifier.corpus import load_corpus  # noqa: E402
-from classifier.held_out import GROUPINGS, format_held_out, held_out_report  # noqa: E402
-from classifier.ruleset import load_rules  # noqa: E402
-from classifier.scoring import RuleScorer  # noqa: E402
-from classifier.training import analyse_texts  # noqa: E402
+from classifier.evaluation.held_out import GROUPINGS, format_held_out, held_out_report  # noqa: E402
+from classifier.pipeline.ruleset import load_rules  # noqa: E402
+from classifier.scoring.scorers import RuleScorer  # noqa: E402
+from classifier.training.train import analyse_texts  # noqa: E402
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ from classifier.corpus import load_corpus  # noqa: E402
 
 REGEX_SCAN = r"""
 import csv, re, sys
-from classifier.evaluation import KEYWORDS
+from classifier.evaluation.metrics import KEYWORDS
 words = sorted({w for ws in KEYWORDS.values() for w in ws}, key=len, reverse=True)
 pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
 csv.field_size_limit(2**31 - 1)

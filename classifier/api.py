@@ -19,9 +19,9 @@ from classifier.labels import NONE
 def load_scorer(*, model: str | Path | None = None, rules: str | Path | None = None, rules_only: bool = False):
     """A scorer with the rules (a folder, default the shipped ones) and a model version or folder (default the
     current model); with `rules_only`, the rules alone."""
-    from classifier.artefacts import resolve
-    from classifier.ruleset import load_rules
-    from classifier.scoring import ModelScorer, RuleScorer
+    from classifier.model_versions import resolve
+    from classifier.pipeline.ruleset import load_rules
+    from classifier.scoring.scorers import ModelScorer, RuleScorer
 
     ruleset = load_rules(rules)
     return RuleScorer(ruleset) if rules_only else ModelScorer(ruleset, resolve(model))
@@ -47,7 +47,7 @@ def band(score: dict, scorer) -> str | None:
         return None
     manifest = getattr(scorer, "manifest", None)
     if manifest is None:
-        from classifier.scoring import RULES_ONLY_LIKELY
+        from classifier.scoring.scorers import RULES_ONLY_LIKELY
 
         likely = RULES_ONLY_LIKELY
     else:

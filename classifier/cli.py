@@ -67,7 +67,7 @@ def _rejects_target(rejects_path: str | None, output: str, source: Path) -> str:
 
 
 def _load_rules(rules_path):
-    from classifier.ruleset import load_rules
+    from classifier.pipeline.ruleset import load_rules
 
     return load_rules(rules_path)
 
@@ -81,8 +81,8 @@ def model_options(func):
 
 
 def _spec(rules_path, model, rules_only):
-    from classifier.artefacts import resolve
-    from classifier.runner import ScorerSpec
+    from classifier.model_versions import resolve
+    from classifier.batch.workers import ScorerSpec
 
     return ScorerSpec(rules_path, None if rules_only else resolve(model))
 
@@ -95,14 +95,14 @@ def _scorer(rules_path, model, rules_only):
 
 def _scoring(rules_path, model, rules_only, workers: int = 1):
     """Scoring for a long run: checked here, done here or in `workers` processes."""
-    from classifier.runner import Scoring
+    from classifier.batch.workers import Scoring
 
     return Scoring(_spec(rules_path, model, rules_only), workers=workers)
 
 
 def run_options(func):
     """Options of a long run over a file: workers, progress, resume."""
-    from classifier.runner import default_workers
+    from classifier.batch.workers import default_workers
 
     func = click.option("--resume", is_flag=True,
                         help="Carry on a run that was stopped (killed included) from its last checkpoint; the "
@@ -117,8 +117,8 @@ def run_options(func):
 
 
 def _run(*, command, output, columns, rejects_target, inputs, settings, resume, quiet, state=None):
-    from classifier.checkpoint import file_fingerprint
-    from classifier.run import ResumeError, Run
+    from classifier.batch.checkpoint import file_fingerprint
+    from classifier.batch.run import ResumeError, Run
 
     fingerprint = {"command": command, "version": __version__,
                    "inputs": [file_fingerprint(p) for p in inputs], "settings": settings}
@@ -198,7 +198,7 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, s
     if threshold is not None and target_recall is not None:
         raise click.UsageError("give --threshold or --target-recall, not both")
     if engine == "dask":
-        from classifier.dask_engine import client_for, partitions, score_partitions
+        from classifier.batch.dask_workers import client_for, partitions, score_partitions
 
         if resume:
             raise click.UsageError("--resume applies to --engine local; rerun a Dask scan in full")
@@ -258,7 +258,7 @@ def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, s
 
 def _thresholds(manifest, threshold, target_recall):
     """(threshold, likely): the flagging threshold and the start of the `likely` band."""
-    from classifier.scoring import RULES_ONLY_LIKELY, RULES_ONLY_THRESHOLD
+    from classifier.scoring.scorers import RULES_ONLY_LIKELY, RULES_ONLY_THRESHOLD
 
     if manifest is None:
         if target_recall is not None:
@@ -266,7 +266,7 @@ def _thresholds(manifest, threshold, target_recall):
                                    "apply with --rules-only")
         threshold = RULES_ONLY_THRESHOLD if threshold is None else threshold
         return threshold, max(RULES_ONLY_LIKELY, threshold)
-    from classifier.thresholds import threshold_for_recall
+    from classifier.training.thresholds import threshold_for_recall
 
     marks = manifest["thresholds"]
     if target_recall is not None:
@@ -291,7 +291,7 @@ def explain(incidents, incident_id, text, encoding, rules_path, model, rules_onl
     The verdict is the rules' and, unless --rules-only, the trained model's. This prints the log's text:
     use it on a screen you may show the incident on.
     """
-    from classifier.explain import explain_text
+    from classifier.scoring.explain import explain_text
 
     if text is None:
         if incidents is None or incident_id is None:
@@ -315,8 +315,8 @@ def rules():
 @user_errors
 def rules_test(rules_path, verbose):
     """Check every rule against its positive and negative examples."""
-    from classifier.rule_examples import run_examples
-    from classifier.scoring import RuleScorer
+    from classifier.pipeline.examples import run_examples
+    from classifier.scoring.scorers import RuleScorer
 
     ruleset = _load_rules(rules_path)
     results = run_examples(RuleScorer(ruleset), ruleset)
@@ -380,8 +380,8 @@ def train(corpus, models_root, rules_path, c, calibration, seed, set_current):
     Writes models/<version>/model.joblib and manifest.json (hash, corpus and rules hashes, library
     versions, settings, dev metrics, thresholds). The test split is not read.
     """
-    from classifier.artefacts import set_current as make_current
-    from classifier.training import train_model
+    from classifier.model_versions import set_current as make_current
+    from classifier.training.train import train_model
 
     corpus = _corpus(corpus)
     settings = {k: v for k, v in (("C", c), ("calibration", calibration), ("seed", seed)) if v is not None}
@@ -427,11 +427,11 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, hel
     """
     import json as jsonlib
 
-    from classifier.artefacts import resolve
+    from classifier.model_versions import resolve
     from classifier.corpus import load_corpus
-    from classifier.evaluate import evaluate as run, format_report, plot_report
-    from classifier.scoring import ModelScorer
-    from classifier.training import analyse_texts
+    from classifier.evaluation.labelled import evaluate as run, format_report, plot_report
+    from classifier.scoring.scorers import ModelScorer
+    from classifier.training.train import analyse_texts
 
     rules = _load_rules(None)
     scorer = ModelScorer(rules, resolve(model))
@@ -444,7 +444,7 @@ def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, hel
     from classifier.model import build_word_baseline
 
     from classifier.corpus import SPLITS, split_of
-    from classifier.held_out import format_held_out, held_out_report
+    from classifier.evaluation.held_out import format_held_out, held_out_report
     from classifier.model import manifest_settings
 
     groupings = list(dict.fromkeys(h for h in held_out if h != "none"))
@@ -484,7 +484,7 @@ def _labelled_file(path: Path, encoding: str) -> list[tuple[str, str]]:
 
 
 def _store(db_path):
-    from classifier.store import FlagStore, default_db
+    from classifier.review.store import FlagStore, default_db
 
     return FlagStore(db_path or default_db())
 
@@ -528,7 +528,7 @@ def review_show(incident_id, db_path, no_colour):
 
     This prints the log's text: use it on a screen you may show the incident on.
     """
-    from classifier.review import render_flag
+    from classifier.review.render import render_flag
 
     with _store(db_path) as store:
         flag = store.latest_flag(incident_id)
@@ -561,7 +561,7 @@ def review_decide(incident_id, outcome, label, reviewer, note, db_path):
 def review_import(reviews_file, db_path, encoding):
     """Add the decisions in REVIEWS_FILE (CSV or JSON Lines, the reviews contract): all of them or none."""
     from classifier.io.readers import read_rows
-    from classifier.store import check_review
+    from classifier.review.store import check_review
 
     with _store(db_path) as store:
         rows = []
@@ -639,7 +639,7 @@ def review_stats_command(db_path, as_json):
     """Counts, the precision of flags by confidence band, and agreement between reviewers."""
     import json as jsonlib
 
-    from classifier.review import review_stats
+    from classifier.review.render import review_stats
 
     with _store(db_path) as store:
         stats = review_stats(store)
@@ -676,8 +676,8 @@ def review_stats_command(db_path, as_json):
 @user_errors
 def report(output, db_path, label, limit):
     """One self-contained HTML page of the open flags, evidence highlighted (works offline)."""
-    from classifier.artefacts import write_text_atomic
-    from classifier.report import render_report
+    from classifier.model_versions import write_text_atomic
+    from classifier.review.html_report import render_report
 
     with _store(db_path) as store:
         flags = store.open_flags(label=label, limit=limit)
@@ -707,7 +707,7 @@ def retrain(reviews_path, db_path, corpus, holdout, force, held_out, models_root
     more than 0.01 on each, and on the corpus test split recall and F1 stay at least 0.95 and the
     calibration error at most 0.05.
     """
-    from classifier.retraining import retrain as run
+    from classifier.training.retrain import retrain as run
 
     corpus = _corpus(corpus)
     with _store(db_path) as store:
@@ -721,7 +721,7 @@ def retrain(reviews_path, db_path, corpus, holdout, force, held_out, models_root
         cur, cand = pair["current"], pair["candidate"]
         click.echo(f"{name:18} current recall {cur['recall']:.3f} F1 {cur['f1']:.3f} | candidate recall "
                    f"{cand['recall']:.3f} F1 {cand['f1']:.3f} ({cand['n']} logs, {cand['offences']} offences)")
-    from classifier.held_out import format_held_out
+    from classifier.evaluation.held_out import format_held_out
 
     for by, pair in result.get("held_out", {}).items():
         click.echo("candidate, " + format_held_out(pair["candidate"]))
@@ -748,7 +748,7 @@ def models():
 @user_errors
 def models_list(models_root):
     """Every model version: when it was made, its dev F1, its parent and whether it is current."""
-    from classifier.artefacts import list_versions
+    from classifier.model_versions import list_versions
 
     for v in list_versions(models_root):
         f1 = "-" if v["dev_f1"] is None else f"{v['dev_f1']:.3f}"
@@ -762,7 +762,7 @@ def models_list(models_root):
 @user_errors
 def models_promote(version, models_root):
     """Make VERSION the model classify and scan use."""
-    from classifier.artefacts import set_current
+    from classifier.model_versions import set_current
 
     set_current(version, models_root, note="promoted by hand")
     click.echo(f"{version} is now the current model")
@@ -773,7 +773,7 @@ def models_promote(version, models_root):
 @user_errors
 def models_rollback(models_root):
     """Go back to the model that was current before this one."""
-    from classifier.artefacts import rollback
+    from classifier.model_versions import rollback
 
     old, new = rollback(models_root)
     click.echo(f"rolled back from {old} to {new}")

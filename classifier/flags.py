@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from classifier.io.readers import CrimeRecord, Incident
 from classifier.labels import NONE, OFFENCE_LABELS, covers
-from classifier.ruleset import RuleSet
+from classifier.pipeline.ruleset import RuleSet
 
 OTHER = "other"
 

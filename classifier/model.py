@@ -1,6 +1,6 @@
 """The trained model: features, a linear classifier and a calibration of the offence confidence.
 
-The estimator is a scikit-learn Pipeline over analysis records (classifier.analysis):
+The estimator is a scikit-learn Pipeline over analysis records (classifier.scoring.analysis):
 
     features: rules (RuleEvidenceVectorizer, at full weight) + words (marked lemmas with person and role
               words as one token, 1-2 grams); character n-grams only if asked for
@@ -11,7 +11,7 @@ writer (batch) of each training log as `groups`, each fold leaves whole writers 
 fitted on the scores of styles the classifier had not seen, as it will meet a force's own.
 
 What the rules found is not scaled down: a model that learnt the corpus's style must not outweigh a plain
-disclosure (and classifier.floor keeps those flagged whatever the model says). Character n-grams over the
+disclosure (and classifier.scoring.floor keeps those flagged whatever the model says). Character n-grams over the
 raw text learnt the corpus's writing style and are off by default.
 """
 
@@ -40,9 +40,9 @@ DEFAULT_SETTINGS = {
     "words_field": "marked",
     "normalise_roles": True,
     "use_floor_feature": True,
-    # Label-preserving rewrites trained on beside each train log (classifier.augment.KINDS).
+    # Label-preserving rewrites trained on beside each train log (classifier.training.augment.KINDS).
     "augment": [],
-    # "balanced": every style of the corpus counts the same in training (classifier.training.style_weights).
+    # "balanced": every style of the corpus counts the same in training (classifier.training.train.style_weights).
     "style_weighting": "balanced",
     "use_chars": False,
     "use_rules": True,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifier.ruleset import load_rules
-from classifier.scoring import RuleScorer
+from classifier.pipeline.ruleset import load_rules
+from classifier.scoring.scorers import RuleScorer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,8 +61,8 @@ def sample_corpus(folder: Path, splits: tuple[str, ...], size: int, seed: int) -
 
 def train_small(corpus: Path, rules, root: Path):
     """A small model version, made current in its own models folder."""
-    from classifier.artefacts import set_current
-    from classifier.training import train_model
+    from classifier.model_versions import set_current
+    from classifier.training.train import train_model
 
     version = train_model(corpus, rules, settings=SMALL, root=root)
     set_current(version.version, root)

@@ -1,4 +1,4 @@
-"""Label-preserving rewrites (classifier.augment): what each one does, and that the rules still read them."""
+"""Label-preserving rewrites (classifier.training.augment): what each one does, and that the rules still read them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from classifier.augment import KINDS, rewrite, variants
+from classifier.training.augment import KINDS, rewrite, variants
 from classifier.labels import NONE
 from tests.conftest import ROOT
 

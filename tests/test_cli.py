@@ -124,7 +124,7 @@ def test_scan_never_flags_a_covered_incident_on_the_sample(runner, tmp_path):
     assert result.exit_code == 0, result.output
     from classifier.flags import crime_covers
     from classifier.io.readers import read_crimes
-    from classifier.ruleset import load_rules
+    from classifier.pipeline.ruleset import load_rules
     rules = load_rules()
     linked = read_crimes(SAMPLE / "crimes.csv")
     flags = read_jsonl(out)

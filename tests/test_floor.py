@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifier.floor import apply_floor, floor_confidence
+from classifier.scoring.floor import apply_floor, floor_confidence
 from classifier.labels import LABELS, NONE
-from classifier.scoring import ModelScorer
+from classifier.scoring.scorers import ModelScorer
 
 FLOOR_WEIGHT = 0.8
 
@@ -51,7 +51,7 @@ def test_the_floor_confidence_is_the_share_of_offences_where_the_model_doubts_th
 @pytest.fixture(scope="module")
 def shipped(rules):
     """The current model version, as `classify` loads it."""
-    from classifier.artefacts import resolve
+    from classifier.model_versions import resolve
 
     return ModelScorer(rules, resolve(None))
 

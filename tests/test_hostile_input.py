@@ -144,8 +144,8 @@ LOG_TEXT = st.one_of(st.text(max_size=300), st.lists(st.one_of(WORDS, st.text(ma
 
 @pytest.fixture(scope="module")
 def model_scorer(rules):
-    from classifier.artefacts import resolve
-    from classifier.scoring import ModelScorer
+    from classifier.model_versions import resolve
+    from classifier.scoring.scorers import ModelScorer
 
     return ModelScorer(rules, resolve(None))
 

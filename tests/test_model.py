@@ -11,14 +11,14 @@ from click.testing import CliRunner
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from classifier.artefacts import load_model
+from classifier.model_versions import load_model
 from classifier.cli import cli
 from classifier.corpus import load_corpus, split_of
 from classifier.errors import ModelError
 from classifier.features import FieldSelector, RuleEvidenceVectorizer
 from classifier.labels import LABELS
 from classifier.model import ConfidenceCalibratedClassifier, build_estimator
-from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_above,
+from classifier.training.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_above,
                                    threshold_for_precision, threshold_for_recall)
 
 from conftest import ROOT, read_jsonl, write_jsonl
@@ -193,10 +193,10 @@ def test_threshold_choice_by_meaning():
 
 def test_stored_thresholds_keep_the_dev_log_that_set_them(small_model, small_corpus, rules):
     """A threshold is one dev log's confidence: stored to six places, it must still flag that log."""
-    from classifier.analysis import analyse
-    from classifier.evaluation import binary_report, offence_decisions
-    from classifier.scoring import ModelScorer
-    from classifier.thresholds import round_down, thin_curve
+    from classifier.scoring.analysis import analyse
+    from classifier.evaluation.metrics import binary_report, offence_decisions
+    from classifier.scoring.scorers import ModelScorer
+    from classifier.training.thresholds import round_down, thin_curve
 
     scorer = ModelScorer(rules, small_model.folder)
     manifest = scorer.manifest

@@ -6,7 +6,7 @@ import pytest
 
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY
-from classifier.ruleset import EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES
 
 
 def verdict(nlp, text):
@@ -170,8 +170,8 @@ def test_two_rules_on_the_same_words_keep_their_own_weight_kind_and_context(tmp_
     import shutil
 
     from classifier.resources import rules_dir
-    from classifier.ruleset import load_rules
-    from classifier.scoring import RuleScorer
+    from classifier.pipeline.ruleset import load_rules
+    from classifier.scoring.scorers import RuleScorer
 
     folder = tmp_path / "rules"
     shutil.copytree(rules_dir(), folder)

@@ -12,7 +12,7 @@ import pytest
 from classifier.cli import cli
 from classifier.corpus import load_corpus
 from classifier.io.readers import Incident
-from classifier.store import FlagStore
+from classifier.review.store import FlagStore
 
 from conftest import ROOT, sample_corpus, train_small, write_jsonl
 
@@ -110,7 +110,7 @@ def test_reviews_of_incidents_without_text_are_refused(gate_model, gate_corpus, 
 
 
 def _pair(current, candidate):
-    from classifier.retraining import Scores
+    from classifier.training.retrain import Scores
 
     return {"current": Scores(**current), "candidate": Scores(**candidate)}
 
@@ -119,7 +119,7 @@ GOOD_TEST = dict(recall=0.99, f1=0.98, n=400, offences=200, caught=198, ece=0.02
 
 
 def test_the_gate_counts_missed_offences_over_both_sets():
-    from classifier.retraining import gate_failures
+    from classifier.training.retrain import gate_failures
 
     # One corpus offence lost, five force offences gained: fewer offences missed in all, so promoted.
     traded = {"corpus_test": _pair(GOOD_TEST, {**GOOD_TEST, "recall": 0.985, "caught": 197}),
@@ -140,7 +140,7 @@ def test_the_gate_counts_missed_offences_over_both_sets():
 
 
 def test_the_gate_refuses_an_f1_fall_on_either_set_and_a_candidate_below_the_targets():
-    from classifier.retraining import gate_failures
+    from classifier.training.retrain import gate_failures
 
     held = dict(recall=0.5, f1=0.6, n=30, offences=20, caught=10, ece=0.2)
     f1_fall = {"corpus_test": _pair(GOOD_TEST, {**GOOD_TEST, "f1": 0.965}),

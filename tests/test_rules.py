@@ -9,8 +9,8 @@ import pytest
 
 from classifier.errors import RuleError
 from classifier.resources import rules_dir
-from classifier.rule_examples import run_examples
-from classifier.ruleset import load_rules
+from classifier.pipeline.examples import run_examples
+from classifier.pipeline.ruleset import load_rules
 
 
 def test_every_rule_example_passes(scorer, rules):

@@ -15,7 +15,7 @@ import time
 from click.testing import CliRunner
 
 from classifier.cli import cli
-from classifier.progress import Progress
+from classifier.batch.progress import Progress
 
 from conftest import ROOT, write_jsonl
 
@@ -129,7 +129,7 @@ class Terminal(io.StringIO):
 
 def test_progress_line_shows_count_rate_and_time_left_on_a_terminal_only(monkeypatch):
     clock = iter(range(0, 1000))
-    monkeypatch.setattr("classifier.progress.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("classifier.batch.progress.time.monotonic", lambda: next(clock))
     screen = Terminal()
     progress = Progress(stream=screen)
     progress.set_total(10)
@@ -171,7 +171,7 @@ def split_sample(folder, parts):
 def test_dask_engine_on_a_local_cluster_gives_the_flags_of_a_local_scan(tmp_path):
     from dask.distributed import Client, LocalCluster
 
-    from classifier import dask_engine
+    from classifier.batch import dask_workers as dask_engine
 
     parts = split_sample(tmp_path / "parts", 3)
     invoke("scan", SAMPLE / "incidents.csv", "--crimes", SAMPLE / "crimes.csv", "-o", tmp_path / "local.jsonl",

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from classifier.cli import cli
 from classifier.errors import InputError
 from classifier.io.readers import Incident
-from classifier.store import MIGRATIONS, FlagStore
+from classifier.review.store import MIGRATIONS, FlagStore
 
 from conftest import read_jsonl, write_csv, write_jsonl
 

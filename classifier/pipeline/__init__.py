@@ -11,7 +11,7 @@ from spacy.language import Language
 
 from classifier.pipeline import context, cues, extensions, normalizer, scorer, segmenter, tokenizer  # noqa: F401  (registers factories)
 from classifier.pipeline.tokenizer import add_special_cases
-from classifier.ruleset import RuleSet
+from classifier.pipeline.ruleset import RuleSet
 
 PIPE_NAMES = ("lemmatizer", "log_normalizer", "log_segmenter", "offence_cues", "cue_context", "incident_scorer")
 

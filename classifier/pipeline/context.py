@@ -18,7 +18,7 @@ from spacy.tokens import Doc
 from classifier.pipeline.extensions import CUES_KEY, TRIGGERS_KEY
 from classifier.pipeline.patterns import RuleMatcherComponent
 from classifier.pipeline.tokenizer import source_span
-from classifier.ruleset import ContextRule
+from classifier.pipeline.ruleset import ContextRule
 
 
 @Language.factory("cue_context", default_config={"cues_key": CUES_KEY, "triggers_key": TRIGGERS_KEY})

@@ -7,7 +7,7 @@ from spacy.tokens import Doc, Span
 
 from classifier.pipeline.extensions import CUES_KEY
 from classifier.pipeline.patterns import RuleMatcherComponent
-from classifier.ruleset import CueRule
+from classifier.pipeline.ruleset import CueRule
 
 
 @Language.factory("offence_cues", default_config={"spans_key": CUES_KEY})

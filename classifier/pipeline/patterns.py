@@ -16,7 +16,7 @@ from spacy.tokens import Doc, Token
 from spacy.vocab import Vocab
 
 from classifier.errors import RuleError
-from classifier.ruleset import Examples
+from classifier.pipeline.ruleset import Examples
 
 
 def _possessed(token: Token) -> bool:

@@ -7,7 +7,7 @@ labels by strength, more serious labels first, as an incident takes the most ser
 
 It also names the labels of the floor: offence cues (not injuries, which falls and accidents also cause) of
 weight at least `floor_weight` that no excluding context touches. A trained model may rank these, never
-argue them away (classifier.floor).
+argue them away (classifier.scoring.floor).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from spacy.tokens import Doc
 from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
 from classifier.pipeline.extensions import CUES_KEY
 from classifier.pipeline.tokenizer import source_span
-from classifier.ruleset import CONTEXT_CATEGORIES, EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import CONTEXT_CATEGORIES, EXCLUDING_CATEGORIES
 
 
 def noisy_or(weights) -> float:

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 
 import click
 
-from classifier.ruleset import EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES
 
 CONFIDENCE_BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01))
 
@@ -78,7 +78,7 @@ def missed_offence_estimate(audit: dict, confirmed_flagged: int) -> dict:
     The rate among unflagged incidents gets a 95% Wilson interval; scaled to the unflagged population it
     estimates the offences missed, and beside the offences confirmed among flags, the share missed.
     """
-    from classifier.evaluation import wilson_interval
+    from classifier.evaluation.metrics import wilson_interval
 
     out = dict(audit)
     if not audit["decided"]:

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from classifier.analysis import analyse
-from classifier.artefacts import ModelVersion, save_model
-from classifier.augment import variants
+from classifier.scoring.analysis import analyse
+from classifier.model_versions import ModelVersion, save_model
+from classifier.training.augment import variants
 from classifier.corpus import load_corpus, style_of, writer_of
-from classifier.evaluate import label_columns
-from classifier.evaluation import binary_report, expected_calibration_error, offence_decisions
-from classifier.floor import apply_floor, flag_recall, floor_confidence
+from classifier.evaluation.labelled import label_columns
+from classifier.evaluation.metrics import binary_report, expected_calibration_error, offence_decisions
+from classifier.scoring.floor import apply_floor, flag_recall, floor_confidence
 from classifier.labels import LABELS, NONE
 from classifier.model import DEFAULT_SETTINGS, build_estimator
-from classifier.ruleset import RuleSet
-from classifier.scoring import RuleScorer
-from classifier.thresholds import (pr_points, precision_at_recall, recall_at_precision, round_down, thin_curve,
+from classifier.pipeline.ruleset import RuleSet
+from classifier.scoring.scorers import RuleScorer
+from classifier.training.thresholds import (pr_points, precision_at_recall, recall_at_precision, round_down, thin_curve,
                                    threshold_above)
 
 # The default threshold is the confidence that reaches recall 0.98, counting the rule floor's flags, over the
@@ -31,7 +31,7 @@ from classifier.thresholds import (pr_points, precision_at_recall, recall_at_pre
 TARGET_RECALL = 0.98
 LIKELY_PRECISION = 0.95
 CURVE_SOURCE = "train split out of fold (writers held out) and dev split"
-# A rewrite (classifier.augment) counts for half a log: it tells the same event again.
+# A rewrite (classifier.training.augment) counts for half a log: it tells the same event again.
 AUGMENT_WEIGHT = 0.5
 
 
@@ -75,7 +75,7 @@ def analyse_texts(scorer: RuleScorer, texts) -> list[dict]:
 
 
 def analyse_variants(scorer: RuleScorer, texts, kinds) -> list[list[dict]]:
-    """For each text, the analysis records of its label-preserving rewrites (classifier.augment) by `kinds`."""
+    """For each text, the analysis records of its label-preserving rewrites (classifier.training.augment) by `kinds`."""
     per_text = [variants(text, kinds) if kinds else [] for text in texts]
     flat = analyse_texts(scorer, (v for vs in per_text for v in vs))
     out, start = [], 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from spacy.tokens import Doc
 
 from classifier.pipeline.extensions import CUES_KEY
-from classifier.ruleset import DESCRIBING_CATEGORIES, EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import DESCRIBING_CATEGORIES, EXCLUDING_CATEGORIES
 
 SCOPE_PREFIX = {"negated": "neg_", "hypothetical": "hyp_"}
 # The words of a cue the rules read as another event or as not literal ("choked on a sweet", "killing me

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from spacy.tokens import Doc
 
-from classifier.floor import apply_floor
+from classifier.scoring.floor import apply_floor
 from classifier.io.readers import Incident
 from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
 from classifier.pipeline import build_pipeline
-from classifier.ruleset import RuleSet
+from classifier.pipeline.ruleset import RuleSet
 
 # With the rules alone an incident is an offence at this confidence, and `likely` from RULES_ONLY_LIKELY.
 RULES_ONLY_THRESHOLD = 0.5
@@ -102,7 +102,7 @@ class ModelScorer:
     """Scores incidents with a trained model version; the rule pipeline supplies features and evidence."""
 
     def __init__(self, rules: RuleSet, folder, *, batch_size: int = 256):
-        from classifier.artefacts import load_model
+        from classifier.model_versions import load_model
 
         self.rules = rules
         self.rule_scorer = RuleScorer(rules)
@@ -130,7 +130,7 @@ class ModelScorer:
 
     def model_proba(self, records: list[dict]) -> np.ndarray:
         """The trained model's own probabilities (columns in LABELS order) for analysis records, before the floor."""
-        from classifier.evaluate import label_columns
+        from classifier.evaluation.labelled import label_columns
 
         return label_columns(self.classes, self.estimator.predict_proba(records))
 
@@ -142,7 +142,7 @@ class ModelScorer:
 
     def score_docs(self, docs: list[Doc], incident_ids: list[str] | None = None) -> list[dict]:
         """Scores for docs the rule pipeline has already read."""
-        from classifier.analysis import analyse
+        from classifier.scoring.analysis import analyse
 
         if not docs:
             return []

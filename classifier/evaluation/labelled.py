@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from classifier.analysis import analyse
-from classifier.evaluation import (KeywordSearch, binary_report, expected_calibration_error, offence_decisions,
+from classifier.scoring.analysis import analyse
+from classifier.evaluation.metrics import (KeywordSearch, binary_report, expected_calibration_error, offence_decisions,
                                    reliability_bins)
 from classifier.labels import LABELS, NONE
-from classifier.thresholds import pr_points, precision_at_recall, recall_at_precision
+from classifier.training.thresholds import pr_points, precision_at_recall, recall_at_precision
 
 # model: what `classify` and `scan` give (the model held up by the rule floor); model_alone: the trained
 # model's own probabilities at its threshold, to show what the floor adds.

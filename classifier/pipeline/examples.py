@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from classifier.flags import map_offence
-from classifier.ruleset import EXCLUDING_CATEGORIES, RuleSet
-from classifier.scoring import RuleScorer
+from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES, RuleSet
+from classifier.scoring.scorers import RuleScorer
 
 
 @dataclass

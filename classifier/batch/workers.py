@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classifier.io.readers import Incident
-from classifier.ruleset import RuleSet
+from classifier.pipeline.ruleset import RuleSet
 
 # A chunk is sent when it holds this many incidents or this much text, whichever comes first: an incident
 # with thousands of entries must not make a chunk of hundreds of megabytes.
@@ -41,8 +41,8 @@ class ScorerSpec:
     model_folder: Path | None
 
     def build(self, rules: RuleSet | None = None):
-        from classifier.ruleset import load_rules
-        from classifier.scoring import ModelScorer, RuleScorer
+        from classifier.pipeline.ruleset import load_rules
+        from classifier.scoring.scorers import ModelScorer, RuleScorer
 
         rules = rules or load_rules(self.rules_path)
         if self.model_folder is None:
@@ -54,9 +54,9 @@ class Scoring:
     """Rules, model identity and thresholds, checked in this process; scoring in this process or in workers."""
 
     def __init__(self, spec: ScorerSpec, *, workers: int = 1):
-        from classifier.artefacts import verify_model
-        from classifier.ruleset import load_rules
-        from classifier.scoring import rules_model_name
+        from classifier.model_versions import verify_model
+        from classifier.pipeline.ruleset import load_rules
+        from classifier.scoring.scorers import rules_model_name
 
         if workers < 1:
             raise ValueError("workers must be at least 1")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from classifier.errors import InputError
 from classifier.io.readers import FORMATS, Incident, Reject, read_incidents
-from classifier.runner import ScorerSpec
+from classifier.batch.workers import ScorerSpec
 
 
 def partitions(source: str | Path) -> list[Path]:

@@ -4,7 +4,7 @@ A pooled test split shares its styles and writers with the training split, so it
 how its corpus is written. Here each group (a `style`, or a writer: the batch named by the incident_id's
 prefix) is held out in turn: a model with the given settings is trained on the other groups' trainable logs
 (calibrated on folds that leave writers out, as `train` does), chooses its thresholds from its own out-of-fold
-scores (`classifier.training.choose_thresholds`) and scores every log of the held-out group with the rule floor.
+scores (`classifier.training.train.choose_thresholds`) and scores every log of the held-out group with the rule floor.
 Each group is reported for that model, the rules alone and the keyword search (precision, recall, F1 and
 expected calibration error), with the pooled figures and the worst group.
 """
@@ -18,13 +18,13 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import GroupKFold
 
 from classifier.corpus import style_of, writer_of
-from classifier.evaluate import label_columns
-from classifier.evaluation import KeywordSearch, binary_report, expected_calibration_error, offence_decisions
-from classifier.floor import apply_floor
+from classifier.evaluation.labelled import label_columns
+from classifier.evaluation.metrics import KeywordSearch, binary_report, expected_calibration_error, offence_decisions
+from classifier.scoring.floor import apply_floor
 from classifier.labels import LABELS, NONE
 from classifier.model import DEFAULT_SETTINGS, build_estimator
-from classifier.scoring import RULES_ONLY_THRESHOLD
-from classifier.training import analyse_variants, choose_thresholds, style_weights, with_variants
+from classifier.scoring.scorers import RULES_ONLY_THRESHOLD
+from classifier.training.train import analyse_variants, choose_thresholds, style_weights, with_variants
 
 GROUPINGS = ("style", "writer")
 METHODS = ("model", "rules", "keyword")
@@ -67,11 +67,11 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
                     styles=None, progress=None) -> HeldOutScores:
     """Score every log with a model trained without its group.
 
-    analysed: analysis records (classifier.analysis); labels, groups, writers: one per record; trainable: which
+    analysed: analysis records (classifier.scoring.analysis); labels, groups, writers: one per record; trainable: which
     records a fold model may train on (default all; e.g. only the train split); folds: None for one model per
     group, or that many folds that each leave whole groups out; extra: (records, labels) always trained on
     (e.g. reviewed outcomes), at `extra_weight`; variants_of: each record's analysed rewrites, trained on
-    with it (settings["augment"], classifier.training.with_variants); styles: each record's style, for
+    with it (settings["augment"], classifier.training.train.with_variants); styles: each record's style, for
     settings["style_weighting"].
     """
     settings = {**DEFAULT_SETTINGS, **(settings or {})}

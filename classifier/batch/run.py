@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 
-from classifier.checkpoint import Checkpoint
+from classifier.batch.checkpoint import Checkpoint
 from classifier.io.readers import Incident, Reject
 from classifier.io.writers import REJECT_COLUMNS, STDOUT, RecordWriter
-from classifier.progress import Progress
+from classifier.batch.progress import Progress
 
 
 class ResumeError(Exception):

@@ -19,18 +19,18 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from classifier.artefacts import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
+from classifier.model_versions import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
 from classifier.corpus import load_corpus, split_of
 from classifier.errors import InputError
-from classifier.evaluate import method_report
-from classifier.held_out import held_out_report
+from classifier.evaluation.labelled import method_report
+from classifier.evaluation.held_out import held_out_report
 from classifier.io.readers import read_rows
 from classifier.labels import LABELS, NONE
 from classifier.model import manifest_settings
-from classifier.ruleset import RuleSet
-from classifier.scoring import ModelScorer
-from classifier.store import check_review
-from classifier.training import analyse_texts, train_model
+from classifier.pipeline.ruleset import RuleSet
+from classifier.scoring.scorers import ModelScorer
+from classifier.review.store import check_review
+from classifier.training.train import analyse_texts, train_model
 
 MAX_F1_DROP = 0.01
 # The model's acceptance targets on the corpus test split (#12): recall over all flags, precision in the `likely`

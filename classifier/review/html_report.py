@@ -6,7 +6,7 @@ import html
 import json
 from datetime import datetime, timezone
 
-from classifier.ruleset import EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES
 
 STYLE = """
 body{font-family:system-ui,Segoe UI,Arial,sans-serif;margin:1.5em;color:#222;max-width:70em}

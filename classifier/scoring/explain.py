@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from classifier.analysis import analyse
+from classifier.scoring.analysis import analyse
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
 from classifier.pipeline.tokenizer import source_span
-from classifier.ruleset import EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES
 
 
 def explain_text(scorer, text: str) -> str:

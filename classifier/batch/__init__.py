@@ -1,0 +1,1 @@
+"""Long runs over files: a run's outputs and checkpoints, worker processes, Dask partitions, progress."""
