@@ -188,3 +188,22 @@ def test_two_rules_on_the_same_words_keep_their_own_weight_kind_and_context(tmp_
     assert by_rule["flob-injury"]["kind"] == "injury"
     assert by_rule["flob-heavy"]["floor"] and not by_rule["flob-light"]["floor"]
     assert doc._.floor == ["violence_without_injury"]
+
+
+def test_every_component_declares_what_it_sets_and_needs(nlp):
+    """A component moved before the one that sets what it reads shows up in spaCy's analysis, not as wrong verdicts."""
+    from classifier.pipeline import PIPE_NAMES
+
+    analysis = nlp.analyze_pipes()
+    assert analysis["problems"] == {name: [] for name in PIPE_NAMES}
+    attrs = analysis["attrs"]
+    for attr in ("doc._.floor", "doc._.probabilities", "doc._.label", "doc._.evidence"):
+        assert attrs[attr]["assigns"] == ["incident_scorer"]
+    assert attrs["doc._.cue_rules"] == {"assigns": ["offence_cues"], "requires": ["cue_context", "incident_scorer"]}
+    assert attrs["doc.sents"] == {"assigns": ["log_segmenter"], "requires": ["cue_context"]}
+    assert attrs["token.norm"] == {"assigns": ["log_normalizer"], "requires": ["offence_cues", "cue_context"]}
+    # Without the cues, what reads them is reported.
+    with nlp.select_pipes(disable=["offence_cues"]):
+        problems = nlp.analyze_pipes()["problems"]
+    assert problems["cue_context"] == ["doc._.cue_rules"]
+    assert problems["incident_scorer"] == ["doc._.cue_rules"]

@@ -21,7 +21,13 @@ from classifier.pipeline.tokenizer import source_span
 from classifier.pipeline.ruleset import ContextRule
 
 
-@Language.factory("cue_context", default_config={"cues_key": CUES_KEY, "triggers_key": TRIGGERS_KEY})
+# Scopes stop at sentence ends, and a trigger's `targets` are checked against the kind in doc._.cue_rules.
+@Language.factory(
+    "cue_context",
+    default_config={"cues_key": CUES_KEY, "triggers_key": TRIGGERS_KEY},
+    assigns=["doc._.cue_triggers", "token._.scope"],
+    requires=["token.lemma", "token.norm", "token.is_sent_start", "doc.sents", "doc._.cue_rules"],
+)
 def make_cue_context(nlp: Language, name: str, *, cues_key: str, triggers_key: str):
     return CueContext(nlp, name, cues_key=cues_key, triggers_key=triggers_key)
 

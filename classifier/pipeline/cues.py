@@ -10,7 +10,14 @@ from classifier.pipeline.patterns import RuleMatcherComponent
 from classifier.pipeline.ruleset import CueRule
 
 
-@Language.factory("offence_cues", default_config={"spans_key": CUES_KEY})
+# The rules' patterns match on LEMMA, NORM and IS_SENT_START, and the pre-filter windows its search by sentence.
+# The cue spans themselves go to a span group, which spaCy's analysis cannot name.
+@Language.factory(
+    "offence_cues",
+    default_config={"spans_key": CUES_KEY},
+    assigns=["doc._.cue_rules"],
+    requires=["token.lemma", "token.norm", "token.is_sent_start"],
+)
 def make_offence_cues(nlp: Language, name: str, *, spans_key: str):
     return OffenceCues(nlp, name, spans_key=spans_key)
 

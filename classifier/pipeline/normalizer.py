@@ -12,7 +12,13 @@ from spacy.tokens import Doc
 from spacy.util import ensure_path
 
 
-@Language.factory("log_normalizer", default_config={"lemma_table": "lemma_lookup"})
+# Requires the lemma because a token with no listed variant keeps the lemmatizer's, when it has one.
+@Language.factory(
+    "log_normalizer",
+    default_config={"lemma_table": "lemma_lookup"},
+    assigns=["token.norm", "token.lemma"],
+    requires=["token.lemma"],
+)
 def make_log_normalizer(nlp: Language, name: str, *, lemma_table: str):
     return LogNormalizer(nlp, name, lemma_table=lemma_table)
 

@@ -32,6 +32,9 @@ def noisy_or(weights) -> float:
     "incident_scorer",
     default_config={"cues_key": CUES_KEY, "injury_alone": 0.45, "severity_base": 3.0, "floor": 0.002,
                     "floor_weight": 0.8},
+    assigns=["doc._.probabilities", "doc._.label", "doc._.evidence", "doc._.floor"],
+    # token._.entry: each piece of evidence names the entry its cue starts in.
+    requires=["doc._.cue_rules", "doc._.cue_triggers", "token._.entry"],
 )
 def make_incident_scorer(nlp: Language, name: str, *, cues_key: str, injury_alone: float, severity_base: float,
                          floor: float, floor_weight: float):

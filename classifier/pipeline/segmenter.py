@@ -24,6 +24,8 @@ DEFAULT_TIME = r"^(\d{1,2}[:.]\d{2}(:\d{2})?(hrs?)?|\d{4}(hrs?|h)|\[?\d{1,2}/\d{
 @Language.factory(
     "log_segmenter",
     default_config={"separators": ["//", "||", "***", "**", " / "], "sentence_ends": [".", "!", "?", ";"], "time_pattern": DEFAULT_TIME},
+    # The entries span group is set too, but spaCy's analysis has no name for span groups.
+    assigns=["token.is_sent_start", "doc.sents", "token._.entry"],
 )
 def make_log_segmenter(nlp: Language, name: str, *, separators: list[str], sentence_ends: list[str], time_pattern: str):
     return LogSegmenter(name, separators=separators, sentence_ends=sentence_ends, time_pattern=time_pattern)
