@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from classifier import __version__
+from classifier.batch.scan import SettingsError
 from classifier.errors import InputError, ModelError, RuleError
-from classifier.io.readers import read_crimes, read_incidents
-from classifier.io.writers import FLAG_COLUMNS, SCORE_COLUMNS, STDOUT, RecordWriter
+from classifier.io.readers import read_incidents
+from classifier.io.writers import RecordWriter
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -37,6 +38,8 @@ def user_errors(func):
             return func(*args, **kwargs)
         except (InputError, RuleError, ModelError) as exc:
             raise click.ClickException(str(exc)) from None
+        except SettingsError as exc:
+            raise click.UsageError(str(exc)) from None
         except BrokenPipeError:
             sys.stderr.close()
 
@@ -56,14 +59,6 @@ def input_options(func):
                         help="Where to write rows that cannot be used, with the reason "
                              "[default: beside the output as NAME.rejects.jsonl; with -o -, in the current folder].")(func)
     return func
-
-
-def _rejects_target(rejects_path: str | None, output: str, source: Path) -> str:
-    if rejects_path:
-        return rejects_path
-    # With output on stdout there is no output folder: the rejects go to the current one.
-    base = Path(source.name) if output == STDOUT else Path(output)
-    return str(base.with_name(base.name.split(".")[0] + ".rejects.jsonl"))
 
 
 def _load_rules(rules_path):
@@ -116,51 +111,28 @@ def run_options(func):
     return func
 
 
-def _run(*, command, output, columns, rejects_target, inputs, settings, resume, quiet, state=None):
-    from classifier.batch.checkpoint import file_fingerprint
-    from classifier.batch.run import ResumeError, Run
-
-    fingerprint = {"command": command, "version": __version__,
-                   "inputs": [file_fingerprint(p) for p in inputs], "settings": settings}
-    try:
-        run = Run(output=output, columns=columns, rejects_target=rejects_target, fingerprint=fingerprint,
-                  resume=resume, quiet=quiet, state=state)
-    except ResumeError as exc:
-        raise click.UsageError(str(exc)) from None
-    if resume and run.resumed is None:
-        _report("nothing to resume: no checkpoint beside the output; starting from the beginning")
-    elif run.resumed is not None:
-        _report(f"resuming after {run.skip_incidents} incidents")
-    return run
-
-
 def _report(message: str) -> None:
     click.echo(message, err=True)
 
 
-@cli.command()
+@cli.command("classify")
 @click.argument("incidents", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, help="Scores file (.jsonl or .csv), or - for standard output.")
 @input_options
 @model_options
 @run_options
 @user_errors
-def classify(incidents, output, encoding, rules_path, rejects_path, model, rules_only, workers, quiet, resume):
+def classify_command(incidents, output, encoding, rules_path, rejects_path, model, rules_only, workers, quiet,
+                     resume):
     """Score every incident in INCIDENTS: label, confidence, six probabilities and the evidence."""
-    scoring = _scoring(rules_path, model, rules_only, workers)
-    rejects_target = _rejects_target(rejects_path, output, incidents)
-    settings = {"model": scoring.model_name, "rules": scoring.rules.version, "encoding": encoding,
-                "rejects": rejects_target}
-    with _run(command="classify", output=output, columns=SCORE_COLUMNS, rejects_target=rejects_target,
-              inputs=[incidents], settings=settings, resume=resume, quiet=quiet) as run:
-        stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
-        for _, score in scoring.score(run.pending(stream)):
-            run.out.write(score)
-            run.done()
-    _report(f"scored {run.out.count} incidents; {run.rejects.count} rows rejected (written to {rejects_target})")
+    from classifier.batch.scan import classify_files
+
+    summary = classify_files(incidents, output, scoring=_scoring(rules_path, model, rules_only, workers),
+                             encoding=encoding, rejects=rejects_path, resume=resume, quiet=quiet, report=_report)
+    _report(f"scored {summary.written} incidents; {summary.rejected} rows rejected (written to {summary.rejects})")
 
 
-@cli.command()
+@cli.command("scan")
 @click.argument("incidents", type=click.Path(path_type=Path))
 @click.option("--crimes", required=True, type=click.Path(path_type=Path),
               help="Crime records (.csv or .jsonl) with crime_id and the incident_id they are linked to.")
@@ -183,101 +155,36 @@ def classify(incidents, output, encoding, rules_path, rejects_path, model, rules
 @model_options
 @run_options
 @user_errors
-def scan(incidents, crimes, output, threshold, target_recall, db_path, engine, scheduler, encoding, rules_path,
-         rejects_path, model, rules_only, workers, quiet, resume):
+def scan_command(incidents, crimes, output, threshold, target_recall, db_path, engine, scheduler, encoding,
+                 rules_path, rejects_path, model, rules_only, workers, quiet, resume):
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
     Flags at or above the model's `likely` threshold (above the flag threshold, where precision on held-out
     scores stays at 0.95) are banded `likely`; the rest `review`. A plain disclosure that holds the rule floor
     (an offence cue of weight 0.8 or more that nothing excludes) is flagged at any threshold.
     """
-    import contextlib
+    from classifier.batch.scan import scan_files
 
-    from classifier.flags import crime_covers, make_flag, now
-
-    if threshold is not None and target_recall is not None:
-        raise click.UsageError("give --threshold or --target-recall, not both")
-    if engine == "dask":
-        from classifier.batch.dask_workers import client_for, partitions, score_partitions
-
-        if resume:
-            raise click.UsageError("--resume applies to --engine local; rerun a Dask scan in full")
-        files = partitions(incidents)
-    elif scheduler:
-        raise click.UsageError("--scheduler needs --engine dask")
-    else:
-        files = [incidents]
-    scoring = _scoring(rules_path, model, rules_only, workers)
-    rules = scoring.rules
-    threshold, likely = _thresholds(scoring.manifest, threshold, target_recall)
-    rejects_target = _rejects_target(rejects_path, output, incidents)
-    settings = {"model": scoring.model_name, "rules": rules.version, "threshold": threshold, "likely": likely,
-                "encoding": encoding, "rejects": rejects_target,
-                "db": str(db_path.resolve()) if db_path else None}
-    counts: dict = {"scanned_at": now(), "scored": 0, "stored": Counter()}
     store = _store(db_path) if db_path else None
-    with contextlib.ExitStack() as stack, \
-            _run(command="scan", output=output, columns=FLAG_COLUMNS, rejects_target=rejects_target,
-                 inputs=[*files, crimes], settings=settings, resume=resume, quiet=quiet,
-                 state=lambda: {**counts, "stored": dict(counts["stored"])}) as run:
-        if run.resumed:
-            # The first run's time stamps every flag, so a resumed output is the output of one run.
-            counts.update(scanned_at=run.resumed["scanned_at"], scored=run.resumed["scored"],
-                          stored=Counter(run.resumed["stored"]))
-        stored = counts["stored"]
-        linked = read_crimes(crimes, encoding=encoding, on_reject=run.on_reject)
-        if engine == "dask":
-            client = stack.enter_context(client_for(scheduler, workers))
-            scored = score_partitions(client, scoring.spec, files, encoding=encoding, on_reject=run.on_reject)
-        else:
-            stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
-            scored = scoring.score(run.pending(stream))
-        for incident, score in scored:
-            counts["scored"] += 1
-            crimes_of = linked.get(incident.incident_id, [])
-            flag = make_flag(incident, score, crimes_of, threshold=threshold, likely=likely, rules=rules,
-                             scanned_at=counts["scanned_at"])
-            if flag is not None:
-                run.out.write(flag)
-            if store is not None:
-                if flag is not None:
-                    stored[store.add_flag(flag, incident)] += 1
-                elif crimes_of and (open_flag := store.open_flag(incident.incident_id)) is not None:
-                    if any(crime_covers(c, open_flag["label"], rules) for c in crimes_of):
-                        stored["closed as already recorded"] += store.close_as_recorded(incident.incident_id)
-            run.done()
-    _report(f"threshold {threshold:.3f} ({scoring.model_name}); likely from {likely:.3f}")
-    _report(f"scanned {counts['scored']} incidents; flagged {run.out.count}; "
-            f"{run.rejects.count} rows rejected (written to {rejects_target})")
+    try:
+        summary = scan_files(incidents, crimes, output, scoring=_scoring(rules_path, model, rules_only, workers),
+                             encoding=encoding, rejects=rejects_path, threshold=threshold,
+                             target_recall=target_recall, store=store, engine=engine, scheduler=scheduler,
+                             resume=resume, quiet=quiet, report=_report)
+    finally:
+        if store is not None:
+            store.close()
+    _report(f"threshold {summary.threshold:.3f} ({summary.model}); likely from {summary.likely:.3f}")
+    _report(f"scanned {summary.scored} incidents; flagged {summary.written}; "
+            f"{summary.rejected} rows rejected (written to {summary.rejects})")
     if store is not None:
+        stored = Counter(summary.stored)
         _report(f"flag store {db_path}: {stored['added']} new, {stored['refreshed']} flagged again after the text "
                 f"changed, {stored['again']} already held, {stored['decided']} already decided, "
                 f"{stored['closed as already recorded']} closed as already recorded")
-        store.close()
 
 
-def _thresholds(manifest, threshold, target_recall):
-    """(threshold, likely): the flagging threshold and the start of the `likely` band."""
-    from classifier.scoring.scorers import RULES_ONLY_LIKELY, RULES_ONLY_THRESHOLD
-
-    if manifest is None:
-        if target_recall is not None:
-            raise click.UsageError("--target-recall needs a trained model's precision-recall curve; it does not "
-                                   "apply with --rules-only")
-        threshold = RULES_ONLY_THRESHOLD if threshold is None else threshold
-        return threshold, max(RULES_ONLY_LIKELY, threshold)
-    from classifier.training.thresholds import threshold_for_recall
-
-    marks = manifest["thresholds"]
-    if target_recall is not None:
-        threshold = threshold_for_recall([tuple(p) for p in marks.get("curve", marks.get("dev_curve"))],
-                                         target_recall)  # dev_curve: models trained before 2026-12-07
-    elif threshold is None:
-        threshold = marks["review"]
-    return threshold, max(marks["likely"], threshold)
-
-
-@cli.command()
+@cli.command("explain")
 @click.argument("incidents", required=False, type=click.Path(path_type=Path))
 @click.option("--id", "incident_id", help="The incident in INCIDENTS to explain.")
 @click.option("--text", help="Explain this text instead of an incident from a file.")
@@ -285,7 +192,7 @@ def _thresholds(manifest, threshold, target_recall):
 @rules_option
 @model_options
 @user_errors
-def explain(incidents, incident_id, text, encoding, rules_path, model, rules_only):
+def explain_command(incidents, incident_id, text, encoding, rules_path, model, rules_only):
     """Show how one log is read: entries, tokens, cues, context triggers and the verdict.
 
     The verdict is the rules' and, unless --rules-only, the trained model's. This prints the log's text:
@@ -304,16 +211,16 @@ def explain(incidents, incident_id, text, encoding, rules_path, model, rules_onl
     click.echo(explain_text(scorer, text))
 
 
-@cli.group()
-def rules():
+@cli.group("rules")
+def rules_group():
     """Work with the rule files."""
 
 
-@rules.command("test")
+@rules_group.command("test")
 @rules_option
 @click.option("-v", "--verbose", is_flag=True, help="List every example, not only the failures.")
 @user_errors
-def rules_test(rules_path, verbose):
+def rules_test_command(rules_path, verbose):
     """Check every rule against its positive and negative examples."""
     from classifier.pipeline.examples import run_examples
     from classifier.scoring.scorers import RuleScorer
@@ -330,10 +237,10 @@ def rules_test(rules_path, verbose):
         raise SystemExit(1)
 
 
-@rules.command("list")
+@rules_group.command("list")
 @rules_option
 @user_errors
-def rules_list(rules_path):
+def rules_list_command(rules_path):
     """List the rules: id, label or category, and description."""
     ruleset = _load_rules(rules_path)
     for r in ruleset.cues:
@@ -362,7 +269,7 @@ def _corpus(corpus: Path | None) -> Path:
     return corpus
 
 
-@cli.command()
+@cli.command("train")
 @click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of labelled *.jsonl logs [default: corpora/incidents of this checkout].")
 @models_root_option
@@ -374,7 +281,7 @@ def _corpus(corpus: Path | None) -> Path:
 @click.option("--set-current/--no-set-current", default=True, show_default=True,
               help="Make the new version the one classify and scan use.")
 @user_errors
-def train(corpus, models_root, rules_path, c, calibration, seed, set_current):
+def train_command(corpus, models_root, rules_path, c, calibration, seed, set_current):
     """Train a model version on the corpus train split; thresholds from out-of-fold and dev scores; dev metrics.
 
     Writes models/<version>/model.joblib and manifest.json (hash, corpus and rules hashes, library
@@ -396,7 +303,7 @@ def train(corpus, models_root, rules_path, c, calibration, seed, set_current):
         click.echo(f"{version.version} is now the current model")
 
 
-@cli.command()
+@cli.command("evaluate")
 @click.argument("labelled", type=click.Path(path_type=Path))
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default="test", show_default=True,
               help="With a corpus folder: which split to evaluate on.")
@@ -412,7 +319,7 @@ def train(corpus, models_root, rules_path, c, calibration, seed, set_current):
               default=("style", "writer"), show_default=True,
               help="Also train the model's settings without each style (or writer) of the corpus and score it.")
 @user_errors
-def evaluate(labelled, split, model, corpus, json_path, plot_path, encoding, held_out):
+def evaluate_command(labelled, split, model, corpus, json_path, plot_path, encoding, held_out):
     """Score labelled logs with the model, the rules alone, a keyword search and word n-grams alone.
 
     LABELLED is a corpus folder (its --split is used) or a CSV / JSON Lines file of incidents with a
@@ -494,12 +401,12 @@ def db_option(func):
                         help="The flag store [default: $INCIDENT_CLASSIFIER_DB or ./incident-classifier.sqlite].")(func)
 
 
-@cli.group()
-def review():
+@cli.group("review")
+def review_group():
     """Triage flags and record decisions (the flag store filled by `scan --db`)."""
 
 
-@review.command("queue")
+@review_group.command("queue")
 @db_option
 @click.option("--label", type=click.Choice(["rape", "other_sexual", "violence_with_injury",
                                             "violence_without_injury", "stalking_harassment"]), default=None)
@@ -508,7 +415,7 @@ def review():
 @click.option("--code", default=None, help="Opening or closing code contains this text (e.g. 'VERBAL').")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @user_errors
-def review_queue(db_path, label, since, until, code, limit):
+def review_queue_command(db_path, label, since, until, code, limit):
     """Open flags, most valuable first: the likely band, then by confidence, oldest first."""
     with _store(db_path) as store:
         rows = store.open_flags(label=label, since=since, until=until, code=code, limit=limit)
@@ -518,12 +425,12 @@ def review_queue(db_path, label, since, until, code, limit):
     _report(f"{len(rows)} open flag{'' if len(rows) == 1 else 's'} shown")
 
 
-@review.command("show")
+@review_group.command("show")
 @click.argument("incident_id")
 @db_option
 @click.option("--no-colour", is_flag=True, help="Mark evidence with [[ ]] instead of terminal colours.")
 @user_errors
-def review_show(incident_id, db_path, no_colour):
+def review_show_command(incident_id, db_path, no_colour):
     """The log of INCIDENT_ID with its evidence highlighted and the context triggers named.
 
     This prints the log's text: use it on a screen you may show the incident on.
@@ -538,7 +445,7 @@ def review_show(incident_id, db_path, no_colour):
     click.echo(render_flag(flag, reviews, colour=not no_colour))
 
 
-@review.command("decide")
+@review_group.command("decide")
 @click.argument("incident_id")
 @click.option("--outcome", required=True, type=click.Choice(["crime", "no_crime", "already_recorded"]))
 @click.option("--label", default=None, help="The confirmed label (needed when the outcome is crime).")
@@ -546,19 +453,19 @@ def review_show(incident_id, db_path, no_colour):
 @click.option("--note", default=None, help="Free text.")
 @db_option
 @user_errors
-def review_decide(incident_id, outcome, label, reviewer, note, db_path):
+def review_decide_command(incident_id, outcome, label, reviewer, note, db_path):
     """Record a decision on INCIDENT_ID. A second decision is kept beside the first, never over it."""
     with _store(db_path) as store:
         store.decide(incident_id, outcome, reviewer=reviewer, label=label, note=note)
     click.echo(f"{incident_id}: {outcome}" + (f" ({label})" if label else "") + f" by {reviewer} recorded")
 
 
-@review.command("import")
+@review_group.command("import")
 @click.argument("reviews_file", type=click.Path(path_type=Path))
 @db_option
 @click.option("--encoding", default="utf-8", show_default=True)
 @user_errors
-def review_import(reviews_file, db_path, encoding):
+def review_import_command(reviews_file, db_path, encoding):
     """Add the decisions in REVIEWS_FILE (CSV or JSON Lines, the reviews contract): all of them or none."""
     from classifier.io.readers import read_rows
     from classifier.review.store import check_review
@@ -580,7 +487,7 @@ def review_import(reviews_file, db_path, encoding):
     click.echo(f"{count} decisions imported from {reviews_file}")
 
 
-@review.command("sample")
+@review_group.command("sample")
 @click.argument("incidents", type=click.Path(path_type=Path))
 @click.option("--n", "size", type=click.IntRange(1), required=True, help="How many unflagged incidents to draw.")
 @click.option("--seed", type=int, required=True, help="Seed of the draw, so an inspector can repeat it.")
@@ -588,7 +495,7 @@ def review_import(reviews_file, db_path, encoding):
 @click.option("--encoding", default="utf-8", show_default=True)
 @model_options
 @user_errors
-def review_sample(incidents, size, seed, db_path, encoding, model, rules_only):
+def review_sample_command(incidents, size, seed, db_path, encoding, model, rules_only):
     """Draw a random sample of incidents in INCIDENTS that were NOT flagged, for a reviewer to check.
 
     As inspectors do it: decide each with `review decide`, then `review stats` estimates the share of
@@ -618,11 +525,11 @@ def review_sample(incidents, size, seed, db_path, encoding, model, rules_only):
             "decide each with `review decide`")
 
 
-@review.command("export")
+@review_group.command("export")
 @click.option("-o", "--output", required=True, help="Reviews file (.jsonl or .csv), or - for standard output.")
 @db_option
 @user_errors
-def review_export(output, db_path):
+def review_export_command(output, db_path):
     """Every decision in the store, as the reviews contract (for retraining and audit)."""
     columns = ["incident_id", "outcome", "label", "reviewer", "reviewed_at", "note"]
     with _store(db_path) as store, RecordWriter(output, columns=columns) as out:
@@ -631,7 +538,7 @@ def review_export(output, db_path):
     _report(f"{out.count} decisions exported")
 
 
-@review.command("stats")
+@review_group.command("stats")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @user_errors
@@ -667,14 +574,14 @@ def review_stats_command(db_path, as_json):
         click.echo(line)
 
 
-@cli.command()
+@cli.command("report")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The HTML file to write.")
 @db_option
 @click.option("--label", default=None, help="Only flags with this label.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many flags.")
 @user_errors
-def report(output, db_path, label, limit):
+def report_command(output, db_path, label, limit):
     """One self-contained HTML page of the open flags, evidence highlighted (works offline)."""
     from classifier.model_versions import write_text_atomic
     from classifier.review.html_report import render_report
@@ -685,7 +592,7 @@ def report(output, db_path, label, limit):
     click.echo(f"{len(flags)} open flags written to {output}")
 
 
-@cli.command()
+@cli.command("retrain")
 @click.option("--reviews", "reviews_path", required=True, type=click.Path(path_type=Path),
               help="Reviewed outcomes (the reviews contract, CSV or JSON Lines), e.g. from `review export`.")
 @db_option
@@ -699,7 +606,7 @@ def report(output, db_path, label, limit):
               help="Report leave-one-style-out (or -writer-out) figures for the current model and the candidate.")
 @models_root_option
 @user_errors
-def retrain(reviews_path, db_path, corpus, holdout, force, held_out, models_root):
+def retrain_command(reviews_path, db_path, corpus, holdout, force, held_out, models_root):
     """Train a candidate on the corpus plus reviewed outcomes; promote it only if it is no worse.
 
     The candidate and the current model are scored on the corpus test split and on held-out reviews. The
@@ -738,15 +645,15 @@ def retrain(reviews_path, db_path, corpus, holdout, force, held_out, models_root
         click.echo(f"candidate {result['candidate']} (parent {result['parent']}): {result['decision']}")
 
 
-@cli.group()
-def models():
+@cli.group("models")
+def models_group():
     """List model versions, promote one, roll back."""
 
 
-@models.command("list")
+@models_group.command("list")
 @models_root_option
 @user_errors
-def models_list(models_root):
+def models_list_command(models_root):
     """Every model version: when it was made, its dev F1, its parent and whether it is current."""
     from classifier.model_versions import list_versions
 
@@ -756,11 +663,11 @@ def models_list(models_root):
                    f"parent {v['parent'] or '-':20} {v['promotion'] or ''}")
 
 
-@models.command("promote")
+@models_group.command("promote")
 @click.argument("version")
 @models_root_option
 @user_errors
-def models_promote(version, models_root):
+def models_promote_command(version, models_root):
     """Make VERSION the model classify and scan use."""
     from classifier.model_versions import set_current
 
@@ -768,10 +675,10 @@ def models_promote(version, models_root):
     click.echo(f"{version} is now the current model")
 
 
-@models.command("rollback")
+@models_group.command("rollback")
 @models_root_option
 @user_errors
-def models_rollback(models_root):
+def models_rollback_command(models_root):
     """Go back to the model that was current before this one."""
     from classifier.model_versions import rollback
 
