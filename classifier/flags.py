@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
+from classifier.clock import now
 from classifier.io.readers import CrimeRecord, Incident
 from classifier.labels import NONE, OFFENCE_LABELS, covers
 from classifier.pipeline.ruleset import RuleSet
@@ -84,7 +83,3 @@ def make_flag(
         "rules": rules.version,
         "scanned_at": scanned_at or now(),
     }
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

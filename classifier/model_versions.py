@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from classifier.clock import now
 from classifier.errors import ModelError
 from classifier.resources import models_dir
 
@@ -71,11 +72,16 @@ class ModelVersion:
         return self.manifest["version"]
 
 
+def _root(root: Path | None) -> Path:
+    """The models folder asked for, or the shipped one (a force's own lives outside the package: --models)."""
+    return Path(root) if root else models_dir()
+
+
 def save_model(estimator, manifest: dict, *, root: Path | None = None) -> ModelVersion:
     """Write the estimator and its manifest as a new version folder; the version names the file's hash."""
     import joblib
 
-    root = Path(root) if root else models_dir()
+    root = _root(root)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
     joblib.dump(estimator, staging / MODEL_FILE, compress=3)
@@ -115,7 +121,7 @@ def read_manifest(folder: Path) -> dict:
 
 
 def current_version(root: Path | None = None) -> str | None:
-    root = Path(root) if root else models_dir()
+    root = _root(root)
     path = root / CURRENT_FILE
     if not path.is_file():
         return None
@@ -129,14 +135,14 @@ def _pointer(root: Path) -> dict:
 
 def set_current(version: str, root: Path | None = None, *, note: str | None = None) -> None:
     """Make `version` current; the one it replaces goes on the history that `rollback` returns to."""
-    root = Path(root) if root else models_dir()
+    root = _root(root)
     if not (root / version / MANIFEST_FILE).is_file():
         raise ModelError(f"{root / version}: no such model version")
     pointer = _pointer(root)
     history = list(pointer.get("history", []))
     if pointer.get("version") and pointer["version"] != version:
         history.append({"version": pointer["version"], "set_at": pointer.get("set_at")})
-    data = {"version": version, "set_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    data = {"version": version, "set_at": now(),
             "history": history}
     if note:
         data["note"] = note
@@ -145,20 +151,20 @@ def set_current(version: str, root: Path | None = None, *, note: str | None = No
 
 def rollback(root: Path | None = None) -> tuple[str, str]:
     """Return to the version that was current before this one: (from, to)."""
-    root = Path(root) if root else models_dir()
+    root = _root(root)
     pointer = _pointer(root)
     history = list(pointer.get("history", []))
     if not history:
         raise ModelError(f"{root / CURRENT_FILE}: no earlier current model to roll back to")
     previous = history.pop()
-    data = {"version": previous["version"], "set_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    data = {"version": previous["version"], "set_at": now(),
             "history": history, "note": f"rolled back from {pointer['version']}"}
     write_json_atomic(root / CURRENT_FILE, data)
     return pointer["version"], previous["version"]
 
 
 def list_versions(root: Path | None = None) -> list[dict]:
-    root = Path(root) if root else models_dir()
+    root = _root(root)
     current = _pointer(root).get("version")
     out = []
     for folder in sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file()):
@@ -171,7 +177,7 @@ def list_versions(root: Path | None = None) -> list[dict]:
 
 def resolve(model: str | Path | None, root: Path | None = None) -> Path:
     """A model folder from a path, a version name under the models folder, or the current version."""
-    root = Path(root) if root else models_dir()
+    root = _root(root)
     if model is None:
         version = current_version(root)
         if version is None:

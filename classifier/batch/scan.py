@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifier import __version__
-from classifier.flags import crime_covers, make_flag, now
+from classifier.clock import now
+from classifier.flags import crime_covers, make_flag
 from classifier.io.readers import CrimeRecord, Incident, read_crimes, read_incidents
 from classifier.io.writers import FLAG_COLUMNS, SCORE_COLUMNS, STDOUT
 from classifier.pipeline.ruleset import RuleSet

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from classifier.flags import map_offence
-from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES, RuleSet
+from classifier.pipeline.ruleset import RuleSet, is_excluded
 from classifier.scoring.scorers import RuleScorer
 
 
@@ -71,7 +71,7 @@ def _check_label(doc, label: str | None) -> str:
 
 
 def _active(item: dict) -> bool:
-    return not any(c in EXCLUDING_CATEGORIES for c in item["context"])
+    return not is_excluded(item["context"])
 
 
 def _check_cue(rule, side: str, doc, label) -> str:

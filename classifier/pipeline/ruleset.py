@@ -21,6 +21,16 @@ CUE_KINDS = ("offence", "injury")
 EXCLUDING_CATEGORIES = ("negated", "hypothetical", "other_event", "non_literal")
 DESCRIBING_CATEGORIES = ("third_party", "historic")
 CONTEXT_CATEGORIES = EXCLUDING_CATEGORIES + DESCRIBING_CATEGORIES
+
+
+def excluded_by(context) -> list[str]:
+    """The excluding categories among a cue's context categories, in order: why the cue does not count."""
+    return [c for c in context if c in EXCLUDING_CATEGORIES]
+
+
+def is_excluded(context) -> bool:
+    """Whether a cue with these context categories is excluded (negated, hypothetical, another event, ...)."""
+    return any(c in EXCLUDING_CATEGORIES for c in context)
 DIRECTIONS = ("forward", "backward", "bidirectional", "overlap", "incident", "pseudo", "termination")
 CRIME_FAMILIES = (*OFFENCE_LABELS, "other")
 

@@ -18,7 +18,7 @@ from spacy.tokens import Doc
 from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
 from classifier.pipeline.extensions import CUES_KEY
 from classifier.pipeline.tokenizer import source_span
-from classifier.pipeline.ruleset import CONTEXT_CATEGORIES, EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import CONTEXT_CATEGORIES, is_excluded
 
 
 def noisy_or(weights) -> float:
@@ -65,7 +65,7 @@ class IncidentScorer:
             found = {t["category"] for t in triggers}
             context = [c for c in CONTEXT_CATEGORIES if c in found]
             start, end, text = source_span(doc, cue.start_char, cue.end_char)
-            excluded = any(c in EXCLUDING_CATEGORIES for c in context)
+            excluded = is_excluded(context)
             holds_floor = not excluded and kind == "offence" and weight >= self.floor_weight
             evidence.append({
                 "rule": cue.id_, "label": cue.label_, "text": text,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import datetime, timezone
 
-from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES
+from classifier.clock import now
+from classifier.pipeline.ruleset import is_excluded
+from classifier.review.marks import evidence_pieces
 
 STYLE = """
 body{font-family:system-ui,Segoe UI,Arial,sans-serif;margin:1.5em;color:#222;max-width:70em}
@@ -26,22 +27,19 @@ document.querySelectorAll('.flag').forEach(function(f){f.style.display=(!l||f.da
 
 
 def highlight(text: str, evidence: list[dict]) -> str:
-    out, pos = [], 0
-    for e in sorted(evidence, key=lambda e: (e["start"], -e["end"])):
-        if e["start"] < pos:
+    out = []
+    for piece, e in evidence_pieces(text, evidence):
+        if e is None:
+            out.append(html.escape(piece))
             continue
-        excluded = bool(set(e["context"]) & set(EXCLUDING_CATEGORIES))
-        out.append(html.escape(text[pos:e["start"]]))
         title = f"{e['rule']} -> {e['label']}" + (f" ({', '.join(e['context'])})" if e["context"] else "")
-        out.append(f'<mark class="{"excluded" if excluded else "cue"}" title="{html.escape(title)}">'
-                   f'{html.escape(text[e["start"]:e["end"]])}</mark>')
-        pos = e["end"]
-    out.append(html.escape(text[pos:]))
+        out.append(f'<mark class="{"excluded" if is_excluded(e["context"]) else "cue"}" title="{html.escape(title)}">'
+                   f'{html.escape(piece)}</mark>')
     return "".join(out)
 
 
 def render_report(flags, *, title: str = "Open flags") -> str:
-    made = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    made = now()
     labels = sorted({f["label"] for f in flags})
     parts = [
         "<!DOCTYPE html>",

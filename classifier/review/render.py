@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 
 import click
 
-from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import is_excluded
+from classifier.review.marks import evidence_pieces
 
 CONFIDENCE_BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01))
 
@@ -16,21 +17,15 @@ def render_flag(flag, reviews, *, colour: bool = True) -> str:
     """The log with every cue highlighted (counting cues bold, excluded ones dim) and the triggers named."""
     text = flag["text"]
     evidence = json.loads(flag["evidence"])
-    marks = sorted(evidence, key=lambda e: (e["start"], -e["end"]))
-    out, pos = [], 0
-    for e in marks:
-        if e["start"] < pos:
-            continue  # overlapping cues: the first one shown covers the span
-        out.append(text[pos:e["start"]])
-        excluded = bool(set(e["context"]) & set(EXCLUDING_CATEGORIES))
-        piece = text[e["start"]:e["end"]]
-        if colour:
-            piece = click.style(piece, fg="yellow" if excluded else "red", bold=not excluded, dim=excluded)
-        else:
-            piece = f"[[{piece}]]" if not excluded else f"[({piece})]"
+    out = []
+    for piece, item in evidence_pieces(text, evidence):
+        if item is not None:
+            excluded = is_excluded(item["context"])
+            if colour:
+                piece = click.style(piece, fg="yellow" if excluded else "red", bold=not excluded, dim=excluded)
+            else:
+                piece = f"[[{piece}]]" if not excluded else f"[({piece})]"
         out.append(piece)
-        pos = e["end"]
-    out.append(text[pos:])
     lines = [
         f"{flag['incident_id']}  {flag['label']}  confidence {flag['confidence']:.3f}  band {flag['band']}  "
         f"decided by {flag['decided_by'] or '-'}  status {flag['status']}",
@@ -43,7 +38,7 @@ def render_flag(flag, reviews, *, colour: bool = True) -> str:
         "evidence:",
     ]
     for e in evidence:
-        state = "excluded" if set(e["context"]) & set(EXCLUDING_CATEGORIES) else "counts"
+        state = "excluded" if is_excluded(e["context"]) else "counts"
         triggers = "; ".join(f"{t['category']} by {t['rule']} ({t['text']!r})" for t in e.get("triggers", []))
         lines.append(f"  [{state}] {e['rule']} -> {e['label']}: {e['text']!r}" + (f"  [{triggers}]" if triggers else ""))
     for r in reviews:

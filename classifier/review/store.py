@@ -13,9 +13,9 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 
+from classifier.clock import now
 from classifier.errors import InputError
 from classifier.labels import LABELS, NONE
 
@@ -88,10 +88,6 @@ def default_db() -> Path:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class FlagStore:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from spacy.tokens import Doc
 
 from classifier.pipeline.extensions import CUES_KEY
-from classifier.pipeline.ruleset import DESCRIBING_CATEGORIES, EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import DESCRIBING_CATEGORIES, excluded_by
 
 SCOPE_PREFIX = {"negated": "neg_", "hypothetical": "hyp_"}
 # The words of a cue the rules read as another event or as not literal ("choked on a sweet", "killing me
@@ -41,7 +41,7 @@ def analyse(doc: Doc) -> dict:
         words.append(prefix + (token.lemma_ or token.lower_))
     cues = []
     for e in doc._.evidence:
-        excluded = [c for c in e["context"] if c in EXCLUDING_CATEGORIES]
+        excluded = excluded_by(e["context"])
         described = [c for c in e["context"] if c in DESCRIBING_CATEGORIES]
         cues.append({"rule": e["rule"], "label": e["label"], "kind": e["kind"],
                      "state": excluded[0] if excluded else "active", "described": described})

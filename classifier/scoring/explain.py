@@ -6,7 +6,7 @@ from classifier.scoring.analysis import analyse
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
 from classifier.pipeline.tokenizer import source_span
-from classifier.pipeline.ruleset import EXCLUDING_CATEGORIES
+from classifier.pipeline.ruleset import is_excluded
 
 
 def explain_text(scorer, text: str) -> str:
@@ -33,7 +33,7 @@ def explain_text(scorer, text: str) -> str:
         out.append("  (none)")
     out.append("CUES")
     for e in doc._.evidence:
-        state = "excluded" if set(e["context"]) & set(EXCLUDING_CATEGORIES) else "counts"
+        state = "excluded" if is_excluded(e["context"]) else "counts"
         out.append(f"  [{state}] {e['rule']} -> {e['label']} ({e['kind']}): {e['text']!r} at {e['start']}-{e['end']}, entry {e['entry']}")
         for t in e["triggers"]:
             out.append(f"      {t['category']} by {t['rule']}: {t['text']!r}")
