@@ -467,23 +467,10 @@ def review_decide_command(incident_id, outcome, label, reviewer, note, db_path):
 @user_errors
 def review_import_command(reviews_file, db_path, encoding):
     """Add the decisions in REVIEWS_FILE (CSV or JSON Lines, the reviews contract): all of them or none."""
-    from classifier.io.readers import read_rows
-    from classifier.review.store import check_review
+    from classifier.review.decisions import import_decisions
 
     with _store(db_path) as store:
-        rows = []
-        for line, row in read_rows(reviews_file, ("incident_id", "outcome", "reviewer", "reviewed_at"), encoding=encoding):
-            row = {k: (str(v).strip() if v is not None else "") for k, v in row.items()}
-            try:
-                check_review(row["incident_id"], row["outcome"], row.get("label") or None, row["reviewer"])
-                if not row.get("reviewed_at"):
-                    raise InputError(None, None, "a review needs reviewed_at")
-                if not store.has_flag(row["incident_id"]):
-                    raise InputError(None, None, f"incident {row['incident_id']!r} has no flag in {store.path}")
-            except InputError as exc:
-                raise InputError(reviews_file, line, exc.problem + "; nothing was imported") from None
-            rows.append(row)
-        count = store.import_reviews(rows, source=str(reviews_file))
+        count = import_decisions(reviews_file, store, encoding=encoding)
     click.echo(f"{count} decisions imported from {reviews_file}")
 
 

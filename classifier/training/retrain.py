@@ -24,12 +24,11 @@ from classifier.corpus import load_corpus, split_of
 from classifier.errors import InputError
 from classifier.evaluation.labelled import method_report
 from classifier.evaluation.held_out import held_out_report
-from classifier.io.readers import read_rows
 from classifier.labels import LABELS, NONE
 from classifier.model import manifest_settings
 from classifier.pipeline.ruleset import RuleSet
 from classifier.scoring.scorers import ModelScorer
-from classifier.review.store import check_review
+from classifier.review.decisions import read_decisions
 from classifier.training.train import analyse_texts, train_model
 
 MAX_F1_DROP = 0.01
@@ -46,7 +45,6 @@ CONTRADICTED = "the batch contradicts the current model too often"
 # A reviewed incident counts as this many corpus logs: a night's reviews are few beside the corpus, and they
 # are the force's own language.
 REVIEW_WEIGHT = 5.0
-REQUIRED = ("incident_id", "outcome", "reviewer", "reviewed_at")
 # A batch that rejects many flags the current model is sure of would teach it to miss offences: such a batch
 # is refused before training unless forced. Honest corrections of a force's language are mostly of flags
 # the model was unsure of, or of offences it missed.
@@ -62,12 +60,7 @@ def holdout(incident_id: str, share: float) -> bool:
 def reviewed_examples(path: Path, store, *, encoding: str = "utf-8") -> list[tuple[str, str, str]]:
     """(incident_id, text, label) per reviewed incident, its latest decision winning; text from the store."""
     latest: dict[str, tuple[str, dict, int]] = {}
-    for line, row in read_rows(path, REQUIRED, encoding=encoding):
-        row = {k: (str(v).strip() if v is not None else "") for k, v in row.items()}
-        try:
-            check_review(row["incident_id"], row["outcome"], row.get("label") or None, row["reviewer"])
-        except InputError as exc:
-            raise InputError(path, line, exc.problem) from None
+    for line, row in read_decisions(path, encoding=encoding):
         known = latest.get(row["incident_id"])
         if known is None or row["reviewed_at"] >= known[0]:
             latest[row["incident_id"]] = (row["reviewed_at"], row, line)
