@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Most serious first: an incident gets the first label it discloses (domain.md).
+# Most serious first: an incident gets the first label it discloses (the README's label table).
 LABELS: tuple[str, ...] = (
     "rape",
     "other_sexual",
@@ -25,16 +25,10 @@ FAMILY: dict[str, str] = {
 SEVERITY: dict[str, int] = {label: len(LABELS) - i for i, label in enumerate(LABELS)}
 
 
-def check_label(value: str) -> str:
-    if value not in LABELS:
-        raise ValueError(f"unknown label {value!r}; allowed: {', '.join(LABELS)}")
-    return value
-
-
 def covers(recorded: str, disclosed: str) -> bool:
     """Whether a crime recorded as `recorded` covers an incident disclosing `disclosed`.
 
-    Same label, or a more serious one of the same family (formats.md).
+    Same label, or a more serious one of the same family (docs/formats.md).
     """
     if recorded == disclosed:
         return True

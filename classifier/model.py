@@ -13,6 +13,11 @@ fitted on the scores of styles the classifier had not seen, as it will meet a fo
 What the rules found is not scaled down: a model that learnt the corpus's style must not outweigh a plain
 disclosure (and classifier.scoring.floor keeps those flagged whatever the model says). Character n-grams over the
 raw text learnt the corpus's writing style and are off by default.
+
+Saved models (`models/<version>/model.joblib`, joblib pickles) name `classifier.model.ConfidenceCalibratedClassifier`
+by module path: this module must stay at `classifier/model.py` and the class keep its name, or every saved model
+stops loading. A pickle holds the instance's attributes, not its code: a change to its parameters or fitted
+attributes (`calibrator_`, `estimator_`, `classes_`, `none_index_`, `oof_confidence_`) needs a retrain.
 """
 
 from __future__ import annotations
