@@ -34,3 +34,12 @@ def covers(recorded: str, disclosed: str) -> bool:
         return True
     fam = FAMILY.get(recorded)
     return fam is not None and fam == FAMILY.get(disclosed) and SEVERITY[recorded] > SEVERITY[disclosed]
+
+
+def offence_confidence(probabilities, classes=LABELS):
+    """P(any offence) = 1 - P(none): the contract's `confidence`, per row of an (n, labels) array of
+    probabilities whose columns are `classes`."""
+    import numpy as np
+
+    probabilities = np.asarray(probabilities, dtype=float)
+    return 1.0 - probabilities[:, list(classes).index(NONE)]

@@ -21,7 +21,7 @@ from classifier.corpus import style_of, writer_of
 from classifier.evaluation.labelled import label_columns
 from classifier.evaluation.metrics import KeywordSearch, binary_report, expected_calibration_error, offence_decisions
 from classifier.scoring.floor import apply_floor
-from classifier.labels import LABELS, NONE
+from classifier.labels import LABELS, NONE, offence_confidence
 from classifier.model import DEFAULT_SETTINGS, build_estimator
 from classifier.scoring.scorers import RULES_ONLY_THRESHOLD
 from classifier.training.train import analyse_variants, choose_thresholds, style_weights, with_variants
@@ -106,7 +106,7 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         rules = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_test])
         final, _ = apply_floor(model, rules, [x["floor"] for x in x_test], threshold=chosen["review"],
                                confidence=chosen["floor_confidence"])
-        confidence[test_idx] = 1.0 - final[:, LABELS.index(NONE)]
+        confidence[test_idx] = offence_confidence(final)
         flagged[test_idx] = np.asarray(offence_decisions(final, LABELS, chosen["review"])) != NONE
     return HeldOutScores(confidence, flagged, len(splits))
 

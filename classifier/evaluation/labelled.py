@@ -9,7 +9,7 @@ import numpy as np
 from classifier.scoring.analysis import analyse
 from classifier.evaluation.metrics import (KeywordSearch, binary_report, expected_calibration_error, offence_decisions,
                                    reliability_bins)
-from classifier.labels import LABELS, NONE
+from classifier.labels import LABELS, NONE, offence_confidence
 from classifier.training.thresholds import pr_points, precision_at_recall, recall_at_precision
 
 # model: what `classify` and `scan` give (the model held up by the rule floor); model_alone: the trained
@@ -38,7 +38,7 @@ def method_report(gold: list[str], proba: np.ndarray, threshold: float, *, likel
     """Metrics of one method from its six-label probabilities (columns in LABELS order)."""
     predicted = offence_decisions(proba, LABELS, threshold)
     rep = binary_report(gold, predicted)
-    confidence = 1.0 - proba[:, LABELS.index(NONE)]
+    confidence = offence_confidence(proba)
     positive = np.asarray(gold) != NONE
     points = pr_points(confidence, positive)
     confusion = [[sum(1 for g, p in zip(gold, predicted) if g == gl and p == pl) for pl in LABELS] for gl in LABELS]
@@ -99,6 +99,67 @@ def evaluate(texts: list[str], gold: list[str], *, model_scorer, baseline) -> di
     }
     return {"n": len(gold), "positives": int(sum(g != NONE for g in gold)), "model": model_scorer.model_name,
             "rules": model_scorer.rules.version, "methods": results}
+
+
+def read_labelled(path: Path, *, split: str = "test", encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """(text, label) of a corpus folder's `split`, or of a CSV / JSON Lines file of incidents with a `label`."""
+    from classifier.corpus import load_corpus
+    from classifier.errors import InputError
+    from classifier.io.readers import read_incidents
+
+    path = Path(path)
+    if path.is_dir():
+        records = [(r["text"], r["label"]) for r in load_corpus(path, (split,))]
+    else:
+        records = []
+        for incident in read_incidents(path, encoding=encoding):
+            label = str(incident.extra.get("label", "")).strip()
+            if label not in LABELS:
+                raise InputError(path, incident.line, f"label {label!r} is not one of: {', '.join(LABELS)}")
+            records.append((incident.text, label))
+    if not records:
+        raise InputError(path, None, "no labelled logs to evaluate")
+    return records
+
+
+class LabelledEvaluation:
+    """What `evaluate` does: a labelled set scored by every method, then the model's settings trained without
+    each style (or writer) of the corpus and scored on it.
+
+    model: a version or folder (default the current model); corpus: the corpus whose train split trains the
+    word n-gram baseline and whose styles and writers are held out in turn; held_out: the groupings to run.
+    """
+
+    def __init__(self, labelled: Path, *, corpus: Path, model: str | Path | None = None, split: str = "test",
+                 encoding: str = "utf-8", held_out=("style", "writer")):
+        from classifier.corpus import SPLITS, load_corpus, split_of
+        from classifier.model import build_word_baseline
+        from classifier.model_versions import resolve
+        from classifier.pipeline.ruleset import load_rules
+        from classifier.scoring.scorers import ModelScorer
+        from classifier.training.train import analyse_texts
+
+        self.scorer = ModelScorer(load_rules(), resolve(model))
+        self.records = read_labelled(labelled, split=split, encoding=encoding)
+        self.groupings = list(dict.fromkeys(h for h in held_out if h != "none"))
+        # The held-out runs read the whole corpus; the word n-gram baseline only its train split.
+        self.corpus = list(load_corpus(corpus, SPLITS if self.groupings else ("train",)))
+        self.analysed = analyse_texts(self.scorer.rule_scorer, (r["text"] for r in self.corpus))
+        self.trainable = [split_of(r["incident_id"]) == "train" for r in self.corpus]
+        train = [i for i, t in enumerate(self.trainable) if t]
+        self.baseline = build_word_baseline(self.scorer.manifest.get("settings")).fit(
+            [self.analysed[i] for i in train], [self.corpus[i]["label"] for i in train])
+
+    def report(self) -> dict:
+        return evaluate([t for t, _ in self.records], [g for _, g in self.records], model_scorer=self.scorer,
+                        baseline=self.baseline)
+
+    def held_out(self, by: str, progress=None) -> dict:
+        from classifier.evaluation.held_out import held_out_report
+        from classifier.model import manifest_settings
+
+        return held_out_report(self.corpus, self.analysed, by=by, settings=manifest_settings(self.scorer.manifest),
+                               trainable=self.trainable, rule_scorer=self.scorer.rule_scorer, progress=progress)
 
 
 def format_report(report: dict) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from classifier.labels import NONE, OFFENCE_LABELS, SEVERITY
+from classifier.labels import NONE, OFFENCE_LABELS, SEVERITY, offence_confidence
 
 # The plain keyword search a CDI analyst would otherwise run: offence words, most serious label wins.
 KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -122,7 +122,7 @@ def offence_decisions(probabilities: np.ndarray, classes, threshold: float) -> l
     """The label the tool gives: none below the threshold, else the most probable offence label."""
     classes = list(classes)
     offence_idx = [classes.index(label) for label in OFFENCE_LABELS]
-    confidence = 1.0 - probabilities[:, classes.index(NONE)]
+    confidence = offence_confidence(probabilities, classes)
     top = np.asarray(OFFENCE_LABELS)[probabilities[:, offence_idx].argmax(axis=1)]
     # 1 - (1 - t) can come back a hair under t; a score is written to six places, so compare at that precision.
     return [str(t) if c >= threshold - 1e-9 else NONE for t, c in zip(top, confidence)]

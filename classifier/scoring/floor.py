@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from classifier.labels import LABELS, NONE
+from classifier.labels import LABELS, NONE, offence_confidence
 
 _NONE_INDEX = LABELS.index(NONE)
 _OFFENCES = [i for i, label in enumerate(LABELS) if label != NONE]
@@ -49,7 +49,7 @@ def apply_floor(model_proba: np.ndarray, rule_proba: np.ndarray, floors: Sequenc
     """
     model_proba = np.asarray(model_proba, dtype=float)
     rule_proba = np.asarray(rule_proba, dtype=float).reshape(model_proba.shape)
-    model_any = 1.0 - model_proba[:, _NONE_INDEX]
+    model_any = offence_confidence(model_proba)
     model_flags = model_any >= threshold
     held = np.array([bool(f) for f in floors], dtype=bool)
     # Where the model would not have flagged it, its offence shares speak for `none`: the rules' are used.

@@ -24,7 +24,7 @@ from classifier.corpus import load_corpus, split_of
 from classifier.errors import InputError
 from classifier.evaluation.labelled import method_report
 from classifier.evaluation.held_out import held_out_report
-from classifier.labels import LABELS, NONE
+from classifier.labels import NONE, offence_confidence
 from classifier.model import manifest_settings
 from classifier.pipeline.ruleset import RuleSet
 from classifier.scoring.scorers import ModelScorer
@@ -219,7 +219,7 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
 def contradiction_check(current: ModelScorer, records: list[dict], labels: list[str]) -> dict:
     """How many flags the current model is sure of the reviews reject as no offence."""
     proba, _ = current.final_proba(records)
-    confidence = 1.0 - proba[:, LABELS.index(NONE)]
+    confidence = offence_confidence(proba)
     sure = confidence >= CONFIDENT
     rejected = int(sum(1 for s, label in zip(sure, labels) if s and label == NONE))
     confident = int(sure.sum())

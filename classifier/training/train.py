@@ -15,7 +15,7 @@ from classifier.corpus import load_corpus, style_of, writer_of
 from classifier.evaluation.labelled import label_columns
 from classifier.evaluation.metrics import binary_report, expected_calibration_error, offence_decisions
 from classifier.scoring.floor import apply_floor, flag_recall, floor_confidence
-from classifier.labels import LABELS, NONE
+from classifier.labels import LABELS, NONE, offence_confidence
 from classifier.model import DEFAULT_SETTINGS, build_estimator
 from classifier.pipeline.ruleset import RuleSet
 from classifier.scoring.scorers import RuleScorer
@@ -150,14 +150,14 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     positive = np.asarray(y_dev) != NONE
     # Thresholds from the corpus's own logs: reviewed incidents are mostly ones an earlier model flagged.
     oof = estimator.named_steps["classify"].oof_confidence_[:len(train)]
-    model_dev_any = 1.0 - model_dev[:, LABELS.index(NONE)]
+    model_dev_any = offence_confidence(model_dev)
     chosen = choose_thresholds(np.concatenate([oof, model_dev_any]), [x["floor"] for x in x_train[:len(train)] + x_dev],
                                list(y_train[:len(train)]) + list(y_dev))
     review, likely, floor_conf = chosen["review"], chosen["likely"], chosen["floor_confidence"]
     rule_dev = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_dev])
     final_dev, decided = apply_floor(model_dev, rule_dev, [x["floor"] for x in x_dev], threshold=review,
                                      confidence=floor_conf)
-    confidence = 1.0 - final_dev[:, LABELS.index(NONE)]
+    confidence = offence_confidence(final_dev)
     points = pr_points(confidence, positive)
     report = binary_report(y_dev, offence_decisions(final_dev, LABELS, review))
     dev_metrics = {
