@@ -335,40 +335,16 @@ def evaluate_command(labelled, split, model, corpus, json_path, plot_path, encod
     """
     import json as jsonlib
 
-    from classifier.model_versions import resolve
-    from classifier.corpus import load_corpus
-    from classifier.evaluation.labelled import evaluate as run, format_report, plot_report
-    from classifier.scoring.scorers import ModelScorer
-    from classifier.training.train import analyse_texts
+    from classifier.evaluation.held_out import format_held_out
+    from classifier.evaluation.labelled import LabelledEvaluation, format_report, plot_report
 
-    rules = _load_rules(None)
-    scorer = ModelScorer(rules, resolve(model))
-    if labelled.is_dir():
-        records = [(r["text"], r["label"]) for r in load_corpus(labelled, (split,))]
-    else:
-        records = _labelled_file(labelled, encoding)
-    if not records:
-        raise click.ClickException(f"{labelled}: no labelled logs to evaluate")
-    from classifier.model import build_word_baseline
-
-    from classifier.corpus import SPLITS, split_of
-    from classifier.evaluation.held_out import format_held_out, held_out_report
-    from classifier.model import manifest_settings
-
-    groupings = list(dict.fromkeys(h for h in held_out if h != "none"))
-    # The held-out runs read the whole corpus; the word n-gram baseline only its train split.
-    everything = list(load_corpus(_corpus(corpus), SPLITS if groupings else ("train",)))
-    analysed = analyse_texts(scorer.rule_scorer, (r["text"] for r in everything))
-    trainable = [split_of(r["incident_id"]) == "train" for r in everything]
-    baseline = build_word_baseline(scorer.manifest.get("settings")).fit(
-        [x for x, t in zip(analysed, trainable) if t], [r["label"] for r, t in zip(everything, trainable) if t])
-    report = run([t for t, _ in records], [g for _, g in records], model_scorer=scorer, baseline=baseline)
+    evaluation = LabelledEvaluation(labelled, corpus=_corpus(corpus), model=model, split=split, encoding=encoding,
+                                    held_out=held_out)
+    report = evaluation.report()
     click.echo(format_report(report))
     report["held_out"] = {}
-    for by in groupings:
-        report["held_out"][by] = held_out_report(everything, analysed, by=by,
-                                                 settings=manifest_settings(scorer.manifest), trainable=trainable,
-                                                 rule_scorer=scorer.rule_scorer, progress=_report)
+    for by in evaluation.groupings:
+        report["held_out"][by] = evaluation.held_out(by, progress=_report)
         click.echo("\n" + format_held_out(report["held_out"][by]))
     if json_path:
         json_path.write_text(jsonlib.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -376,19 +352,6 @@ def evaluate_command(labelled, split, model, corpus, json_path, plot_path, encod
     if plot_path:
         plot_report(report, plot_path)
         click.echo(f"reliability diagram and precision-recall curves drawn to {plot_path}")
-
-
-def _labelled_file(path: Path, encoding: str) -> list[tuple[str, str]]:
-    from classifier.io.readers import read_incidents
-    from classifier.labels import LABELS
-
-    records = []
-    for incident in read_incidents(path, encoding=encoding):
-        label = str(incident.extra.get("label", "")).strip()
-        if label not in LABELS:
-            raise InputError(path, incident.line, f"label {label!r} is not one of: {', '.join(LABELS)}")
-        records.append((incident.text, label))
-    return records
 
 
 def _store(db_path):
@@ -489,24 +452,12 @@ def review_sample_command(incidents, size, seed, db_path, encoding, model, rules
     As inspectors do it: decide each with `review decide`, then `review stats` estimates the share of
     offences the scan misses, with a confidence interval.
     """
-    import random
+    from classifier.review.audit import draw_audit_sample
 
-    rng = random.Random(seed)
-    reservoir, population = [], 0
+    scorer, _ = _scorer(None, model, rules_only)
     with _store(db_path) as store:
-        for incident in read_incidents(incidents, encoding=encoding):
-            if store.has_flag(incident.incident_id):
-                continue
-            population += 1
-            if len(reservoir) < size:
-                reservoir.append(incident)
-            else:
-                j = rng.randrange(population)
-                if j < size:
-                    reservoir[j] = incident
-        scorer, _ = _scorer(None, model, rules_only)
-        items = list(scorer.score(reservoir))
-        sample_id = store.add_audit_sample(str(incidents), seed, population, items)
+        sample_id, items, population = draw_audit_sample(incidents, store, size=size, seed=seed, scorer=scorer,
+                                                         encoding=encoding)
     for incident, _ in items:
         click.echo(incident.incident_id)
     _report(f"audit sample {sample_id}: {len(items)} of {population} unflagged incidents; "
