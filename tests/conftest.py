@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-import csv
-import json
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 from classifier.pipeline.ruleset import load_rules
 from classifier.scoring.scorers import RuleScorer
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import sample_corpus, train_small
 
 
 @pytest.fixture(scope="session")
@@ -27,46 +22,6 @@ def scorer(rules):
 @pytest.fixture(scope="session")
 def nlp(scorer):
     return scorer.nlp
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-SMALL = {"cv": 2, "min_df": 1}
-
-
-def sample_corpus(folder: Path, splits: tuple[str, ...], size: int, seed: int) -> Path:
-    """A few hundred logs from the corpus, enough to train a model quickly."""
-    from classifier.corpus import load_corpus
-
-    records = list(load_corpus(ROOT / "corpora" / "incidents", splits))
-    rng = np.random.default_rng(seed)
-    write_jsonl(folder / "logs.jsonl", [records[i] for i in sorted(rng.choice(len(records), size, replace=False))])
-    return folder
-
-
-def train_small(corpus: Path, rules, root: Path):
-    """A small model version, made current in its own models folder."""
-    from classifier.model_versions import set_current
-    from classifier.training.train import train_model
-
-    version = train_model(corpus, rules, settings=SMALL, root=root)
-    set_current(version.version, root)
-    return version
 
 
 @pytest.fixture(scope="session")

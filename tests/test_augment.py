@@ -8,7 +8,7 @@ import pytest
 
 from classifier.training.augment import KINDS, rewrite, variants
 from classifier.labels import NONE
-from tests.conftest import ROOT
+from helpers import ROOT
 
 
 def test_each_rewrite_retells_the_same_event():

@@ -11,7 +11,7 @@ from classifier import __version__
 from classifier.cli import cli
 from classifier.labels import LABELS
 
-from conftest import ROOT, read_jsonl, write_csv, write_jsonl
+from helpers import ROOT, read_jsonl, write_csv, write_jsonl
 
 SAMPLE = ROOT / "corpora" / "sample"
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from classifier.cli import cli
 from classifier.labels import LABELS
 
-from conftest import read_jsonl
+from helpers import read_jsonl
 
 PUSH = "IP says he pushed her into the wall - no injuries"
 

@@ -21,7 +21,7 @@ from classifier.model import ConfidenceCalibratedClassifier, build_estimator
 from classifier.training.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_above,
                                    threshold_for_precision, threshold_for_recall)
 
-from conftest import ROOT, read_jsonl, write_jsonl
+from helpers import ROOT, read_jsonl, write_jsonl
 
 
 def _analysis(cues=(), text="x", marked="x", floor=()):

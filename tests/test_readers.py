@@ -5,7 +5,7 @@ import pytest
 from classifier.errors import InputError
 from classifier.io.readers import read_crimes, read_incidents
 
-from conftest import write_csv, write_jsonl
+from helpers import write_csv, write_jsonl
 
 
 def test_entries_of_one_incident_are_joined_in_entry_seq_order(tmp_path):

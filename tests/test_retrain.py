@@ -14,7 +14,7 @@ from classifier.corpus import load_corpus
 from classifier.io.readers import Incident
 from classifier.review.store import FlagStore
 
-from conftest import ROOT, sample_corpus, train_small, write_jsonl
+from helpers import ROOT, sample_corpus, train_small, write_jsonl
 
 
 @pytest.fixture(scope="module")

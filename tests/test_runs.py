@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from classifier.cli import cli
 from classifier.batch.progress import Progress
 
-from conftest import ROOT, write_jsonl
+from helpers import ROOT, write_jsonl
 
 SAMPLE = ROOT / "corpora" / "sample"
 

@@ -13,17 +13,7 @@ from classifier.errors import InputError
 from classifier.io.readers import Incident
 from classifier.review.store import MIGRATIONS, FlagStore
 
-from conftest import read_jsonl, write_csv, write_jsonl
-
-PROBS = {"rape": 0.0, "other_sexual": 0.0, "violence_with_injury": 0.0, "violence_without_injury": 0.9,
-         "stalking_harassment": 0.0, "none": 0.1}
-
-
-def _flag(incident_id):
-    return {"incident_id": incident_id, "label": "violence_without_injury", "confidence": 0.9, "probabilities": PROBS,
-            "evidence": [], "model": "m", "band": "likely", "reason": "no linked crime record",
-            "closing_code_conflict": None, "linked_crimes": [], "rules": "r", "scanned_at": "2026-11-26T00:00:00"}
-
+from helpers import flag_record, read_jsonl, write_csv, write_jsonl
 
 @pytest.fixture()
 def logs(tmp_path):
@@ -158,7 +148,7 @@ def test_eight_processes_deciding_at_once_lose_nothing(tmp_path):
     db = tmp_path / "flags.sqlite"
     with FlagStore(db) as store:
         for n in range(1000):
-            store.add_flag(_flag(f"I{n}"), Incident(f"I{n}", f"text {n}", 1))
+            store.add_flag(flag_record(f"I{n}"), Incident(f"I{n}", f"text {n}", 1))
     ids = [f"I{n}" for n in range(1000)]
     ctx = multiprocessing.get_context("spawn")
     workers = [ctx.Process(target=_decide_many, args=(db, ids[k::8], f"r{k}")) for k in range(8)]

@@ -1,0 +1,70 @@
+"""Helpers the tests share: files written and read, a small corpus and model, score and flag records."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from classifier.labels import LABELS, NONE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+SMALL = {"cv": 2, "min_df": 1}
+
+
+def sample_corpus(folder: Path, splits: tuple[str, ...], size: int, seed: int) -> Path:
+    """A few hundred logs from the corpus, enough to train a model quickly."""
+    from classifier.corpus import load_corpus
+
+    records = list(load_corpus(ROOT / "corpora" / "incidents", splits))
+    rng = np.random.default_rng(seed)
+    write_jsonl(folder / "logs.jsonl", [records[i] for i in sorted(rng.choice(len(records), size, replace=False))])
+    return folder
+
+
+def train_small(corpus: Path, rules, root: Path):
+    """A small model version, made current in its own models folder."""
+    from classifier.model_versions import set_current
+    from classifier.training.train import train_model
+
+    version = train_model(corpus, rules, settings=SMALL, root=root)
+    set_current(version.version, root)
+    return version
+
+
+def score_record(label: str = "violence_without_injury", confidence: float = 0.9, **fields) -> dict:
+    """A score as the contract writes it, all its offence probability on `label`."""
+    probabilities = {name: 0.0 for name in LABELS}
+    if label != NONE:
+        probabilities[label] = confidence
+    probabilities[NONE] = round(1 - confidence, 6)
+    return {"incident_id": "A", "label": label, "confidence": confidence, "probabilities": probabilities,
+            "evidence": [], "model": "m", **fields}
+
+
+def flag_record(incident_id: str, **fields) -> dict:
+    """A flag as `scan` writes it, likely band, no linked crime."""
+    return score_record(incident_id=incident_id, band="likely", reason="no linked crime record",
+                        closing_code_conflict=None, linked_crimes=[], rules="r", scanned_at="2026-11-26T00:00:00",
+                        **fields)
