@@ -63,19 +63,21 @@ class Scoring:
         self.spec = spec
         self.workers = workers
         self.rules = load_rules(spec.rules_path)
+        # One check of the model per process: scoring here loads (and so verifies) it once; with workers, this
+        # process only verifies it, before any worker starts, so a bad model is one clear error and not N.
+        self._local = spec.build(self.rules) if workers == 1 else None
         if spec.model_folder is None:
             self.manifest = None
             self.model_name = rules_model_name(self.rules)
+        elif self._local is not None:
+            self.manifest = self._local.manifest
+            self.model_name = self.manifest["version"]
         else:
-            # Checked here, before any worker starts, so a bad model is one clear error and not N.
             _, self.manifest = verify_model(spec.model_folder, rules_version=self.rules.version)
             self.model_name = self.manifest["version"]
-        self._local = None
 
     def score(self, incidents: Iterable[Incident]) -> Iterator[tuple[Incident, dict]]:
-        if self.workers == 1:
-            if self._local is None:
-                self._local = self.spec.build(self.rules)
+        if self._local is not None:
             yield from self._local.score(incidents)
             return
         yield from _score_in_workers(self.spec, incidents, self.workers)
