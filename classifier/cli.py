@@ -115,6 +115,17 @@ def _report(message: str) -> None:
     click.echo(message, err=True)
 
 
+def listing_options(func):
+    func = click.option("--csv", "as_csv", is_flag=True, help="Print CSV (a header row, then a row each).")(func)
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (a list of objects).")(func)
+
+
+def _listing_format(as_json: bool, as_csv: bool) -> str:
+    if as_json and as_csv:
+        raise click.UsageError("give --json or --csv, not both")
+    return "json" if as_json else "csv" if as_csv else "text"
+
+
 @cli.command("classify")
 @click.argument("incidents", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, help="Scores file (.jsonl or .csv), or - for standard output.")
@@ -129,6 +140,8 @@ def classify_command(incidents, output, encoding, rules_path, rejects_path, mode
 
     summary = classify_files(incidents, output, scoring=_scoring(rules_path, model, rules_only, workers),
                              encoding=encoding, rejects=rejects_path, resume=resume, quiet=quiet, report=_report)
+    if summary.finished_at:
+        return  # --resume of a finished run: it said so, and did nothing
     _report(f"scored {summary.written} incidents; {summary.rejected} rows rejected (written to {summary.rejects})")
 
 
@@ -175,6 +188,8 @@ def scan_command(incidents, crimes, output, threshold, target_recall, db_path, e
     finally:
         if store is not None:
             store.close()
+    if summary.finished_at:
+        return  # --resume of a finished run: it said so, and did nothing
     _report(f"threshold {summary.threshold:.3f} ({summary.model}); likely from {summary.likely:.3f}")
     _report(f"scanned {summary.scored} incidents; flagged {summary.written}; "
             f"{summary.rejected} rows rejected (written to {summary.rejects})")
@@ -240,19 +255,32 @@ def rules_test_command(rules_path, verbose):
 
 @rules_group.command("list")
 @rules_option
+@listing_options
 @user_errors
-def rules_list_command(rules_path):
-    """List the rules: id, label or category, and description."""
+def rules_list_command(rules_path, as_json, as_csv):
+    """List the rules: kind, id, label or context category, and description."""
+    from classifier.io.listings import format_listing
+
+    fmt = _listing_format(as_json, as_csv)
     ruleset = _load_rules(rules_path)
-    for r in ruleset.cues:
-        click.echo(f"cue      {r.id:32} {r.label:24} {r.description}")
-    for r in ruleset.context:
-        click.echo(f"context  {r.id:32} {(r.category or r.direction):24} {r.description}")
-    for r in ruleset.closing_codes:
-        click.echo(f"closing  {r.id:32} {'no offence claimed':24} {r.description}")
-    for r in ruleset.crime_offences:
-        click.echo(f"offence  {r.id:32} {r.label:24} {r.description}")
-    click.echo(f"rules version {ruleset.version}")
+    records = (
+        [{"kind": "cue", "id": r.id, "label": r.label, "category": None, "description": r.description}
+         for r in ruleset.cues]
+        + [{"kind": "context", "id": r.id, "label": None, "category": r.category or r.direction,
+            "description": r.description} for r in ruleset.context]
+        + [{"kind": "closing", "id": r.id, "label": None, "category": "no offence claimed",
+            "description": r.description} for r in ruleset.closing_codes]
+        + [{"kind": "offence", "id": r.id, "label": r.label, "category": None, "description": r.description}
+           for r in ruleset.crime_offences]
+    )
+
+    def cells(r):
+        return [r["kind"], r["id"], r["label"] or r["category"] or "-", r["description"]]
+
+    click.echo(format_listing(records, ["kind", "id", "label", "category", "description"], fmt, cells=cells,
+                              headers=["kind", "id", "label or category", "description"]))
+    # Machine formats keep standard output to the records.
+    click.echo(f"rules version {ruleset.version}", err=fmt != "text")
 
 
 def models_root_option(func):
@@ -354,10 +382,11 @@ def evaluate_command(labelled, split, model, corpus, json_path, plot_path, encod
         click.echo(f"reliability diagram and precision-recall curves drawn to {plot_path}")
 
 
-def _store(db_path):
+def _store(db_path, mode: str = "create"):
+    """The flag store of --db. mode: `create` (scan), `write` (an existing store) or `read` (read-only)."""
     from classifier.review.store import FlagStore, default_db
 
-    return FlagStore(db_path or default_db())
+    return FlagStore(db_path or default_db(), mode=mode)
 
 
 def db_option(func):
@@ -365,27 +394,56 @@ def db_option(func):
                         help="The flag store [default: $INCIDENT_CLASSIFIER_DB or ./incident-classifier.sqlite].")(func)
 
 
+def offence_label_option(func):
+    from classifier.labels import OFFENCE_LABELS
+
+    return click.option("--label", type=click.Choice(OFFENCE_LABELS), default=None,
+                        help="Only flags with this label.")(func)
+
+
+def _iso_time(ctx, param, value):
+    from classifier.review.store import decision_time
+
+    if value is not None and decision_time(value) is None:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time (e.g. 2026-11-26 or 2026-11-26T09:30)")
+    return value
+
+
 @cli.group("review")
 def review_group():
     """Triage flags and record decisions (the flag store filled by `scan --db`)."""
 
 
+QUEUE_COLUMNS = ["incident_id", "label", "confidence", "band", "decided_by", "opened_at", "opening_code",
+                 "closing_code", "scanned_at"]
+
+
 @review_group.command("queue")
 @db_option
-@click.option("--label", type=click.Choice(["rape", "other_sexual", "violence_with_injury",
-                                            "violence_without_injury", "stalking_harassment"]), default=None)
-@click.option("--since", default=None, help="Opened at or after this ISO date or time.")
-@click.option("--until", default=None, help="Opened before this ISO date or time.")
+@offence_label_option
+@click.option("--since", default=None, callback=_iso_time, help="Opened at or after this ISO date or time.")
+@click.option("--until", default=None, callback=_iso_time, help="Opened before this ISO date or time.")
 @click.option("--code", default=None, help="Opening or closing code contains this text (e.g. 'VERBAL').")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@listing_options
 @user_errors
-def review_queue_command(db_path, label, since, until, code, limit):
+def review_queue_command(db_path, label, since, until, code, limit, as_json, as_csv):
     """Open flags, most valuable first: the likely band, then by confidence, oldest first."""
-    with _store(db_path) as store:
+    from classifier.io.listings import format_listing
+    from classifier.review.render import one_line
+
+    fmt = _listing_format(as_json, as_csv)
+    with _store(db_path, "read") as store:
         rows = store.open_flags(label=label, since=since, until=until, code=code, limit=limit)
-    for r in rows:
-        click.echo(f"{r['incident_id']:22} {r['label']:24} {r['confidence']:.3f} {r['band'] or '':7} "
-                   f"{r['decided_by'] or '-':6} {(r['opened_at'] or '')[:16]:16} {(r['closing_code'] or '')[:30]}")
+    # Stored values come from the force's export: no control character of theirs reaches the terminal.
+    records = [{c: one_line(r[c]) if isinstance(r[c], str) else r[c] for c in QUEUE_COLUMNS} for r in rows]
+
+    def cells(r):
+        return [r["incident_id"], r["label"], f"{r['confidence']:.3f}", r["band"] or "", r["decided_by"] or "-",
+                (r["opened_at"] or "")[:16], (r["closing_code"] or "")[:30]]
+
+    click.echo(format_listing(records, QUEUE_COLUMNS, fmt, cells=cells, headers=[
+        "incident_id", "label", "confidence", "band", "decided_by", "opened_at", "closing_code"]))
     _report(f"{len(rows)} open flag{'' if len(rows) == 1 else 's'} shown")
 
 
@@ -397,31 +455,38 @@ def review_queue_command(db_path, label, since, until, code, limit):
 def review_show_command(incident_id, db_path, no_colour):
     """The log of INCIDENT_ID with its evidence highlighted and the context triggers named.
 
-    This prints the log's text: use it on a screen you may show the incident on.
+    This prints the log's text (without control characters): use it on a screen you may show the incident on.
     """
     from classifier.review.render import render_flag
 
-    with _store(db_path) as store:
+    with _store(db_path, "read") as store:
         flag = store.latest_flag(incident_id)
         if flag is None:
             raise click.ClickException(f"incident {incident_id!r} has no flag in {store.path}")
-        reviews = [r for r in store.reviews() if r["incident_id"] == incident_id]
+        reviews = store.reviews(incident_id)
     click.echo(render_flag(flag, reviews, colour=not no_colour))
 
 
 @review_group.command("decide")
 @click.argument("incident_id")
 @click.option("--outcome", required=True, type=click.Choice(["crime", "no_crime", "already_recorded"]))
-@click.option("--label", default=None, help="The confirmed label (needed when the outcome is crime).")
+@click.option("--label", default=None, help="The confirmed label: with outcome crime, and only with it.")
 @click.option("--reviewer", required=True, help="Who decided.")
 @click.option("--note", default=None, help="Free text.")
 @db_option
 @user_errors
 def review_decide_command(incident_id, outcome, label, reviewer, note, db_path):
-    """Record a decision on INCIDENT_ID. A second decision is kept beside the first, never over it."""
-    with _store(db_path) as store:
-        store.decide(incident_id, outcome, reviewer=reviewer, label=label, note=note)
+    """Record a decision on INCIDENT_ID.
+
+    Another reviewer's decision is kept beside the first (reviewer agreement); a reviewer deciding again
+    replaces their own earlier decision in every count, and the earlier one is kept as history.
+    """
+    with _store(db_path, "write") as store:
+        recorded = store.decide(incident_id, outcome, reviewer=reviewer, label=label, note=note)
     click.echo(f"{incident_id}: {outcome}" + (f" ({label})" if label else "") + f" by {reviewer} recorded")
+    if recorded.status == "redecided":
+        click.echo(f"{reviewer} had decided {incident_id} before: that decision is kept as history, and the latest "
+                   "one counts")
 
 
 @review_group.command("import")
@@ -430,12 +495,20 @@ def review_decide_command(incident_id, outcome, label, reviewer, note, db_path):
 @click.option("--encoding", default="utf-8", show_default=True)
 @user_errors
 def review_import_command(reviews_file, db_path, encoding):
-    """Add the decisions in REVIEWS_FILE (CSV or JSON Lines, the reviews contract): all of them or none."""
+    """Add the decisions in REVIEWS_FILE (CSV or JSON Lines, the reviews contract): all of them or none.
+
+    A decision already in the store (same incident, reviewer, outcome and reviewed_at) is skipped, so a file
+    imported twice counts once.
+    """
     from classifier.review.decisions import import_decisions
 
-    with _store(db_path) as store:
-        count = import_decisions(reviews_file, store, encoding=encoding)
-    click.echo(f"{count} decisions imported from {reviews_file}")
+    with _store(db_path, "write") as store:
+        summary = import_decisions(reviews_file, store, encoding=encoding)
+    click.echo(f"{summary.added} decision{'' if summary.added == 1 else 's'} imported from {reviews_file}; "
+               f"{summary.skipped} already recorded, skipped")
+    if summary.redecided:
+        click.echo(f"{summary.redecided} of them {'is a re-decision' if summary.redecided == 1 else 'are re-decisions'}"
+                   " (a reviewer deciding a flag again): kept beside the earlier decision, the latest counting")
 
 
 @review_group.command("sample")
@@ -454,8 +527,8 @@ def review_sample_command(incidents, size, seed, db_path, encoding, model, rules
     """
     from classifier.review.audit import draw_audit_sample
 
-    scorer, _ = _scorer(None, model, rules_only)
-    with _store(db_path) as store:
+    with _store(db_path, "write") as store:
+        scorer, _ = _scorer(None, model, rules_only)
         sample_id, items, population = draw_audit_sample(incidents, store, size=size, seed=seed, scorer=scorer,
                                                          encoding=encoding)
     for incident, _ in items:
@@ -469,10 +542,12 @@ def review_sample_command(incidents, size, seed, db_path, encoding, model, rules
 @db_option
 @user_errors
 def review_export_command(output, db_path):
-    """Every decision in the store, as the reviews contract (for retraining and audit)."""
-    columns = ["incident_id", "outcome", "label", "reviewer", "reviewed_at", "note"]
-    with _store(db_path) as store, RecordWriter(output, columns=columns) as out:
-        for r in store.reviews():
+    """Every decision in the store, as the reviews contract (for retraining and audit), each with the label
+    and confidence the flag predicted (predicted_label, confidence)."""
+    contract = ["incident_id", "outcome", "label", "reviewer", "reviewed_at", "note"]
+    columns = contract + ["predicted_label", "confidence"]
+    with _store(db_path, "read") as store, RecordWriter(output, columns=columns) as out:
+        for r in store.decisions():
             out.write({c: r[c] for c in columns})
     _report(f"{out.count} decisions exported")
 
@@ -482,18 +557,23 @@ def review_export_command(output, db_path):
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
 @user_errors
 def review_stats_command(db_path, as_json):
-    """Counts, the precision of flags by confidence band, and agreement between reviewers."""
+    """Counts, the precision of flags by confidence band, and agreement between reviewers.
+
+    A reviewer's latest decision on a flag is the one counted; their earlier ones are history.
+    """
     import json as jsonlib
 
     from classifier.review.render import review_stats
 
-    with _store(db_path) as store:
+    with _store(db_path, "read") as store:
         stats = review_stats(store)
     if as_json:
         click.echo(jsonlib.dumps(stats, indent=2))
         return
-    click.echo("flags: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["flags"].items())) or "flags: none")
-    click.echo("decisions: " + (", ".join(f"{k} {v}" for k, v in sorted(stats["reviews"].items())) or "none"))
+    click.echo("flags: " + (", ".join(f"{k} {v}" for k, v in sorted(stats["flags"].items())) or "none"))
+    click.echo("decisions: " + (", ".join(f"{k} {v}" for k, v in sorted(stats["reviews"].items())) or "none")
+               + (f" ({stats['replaced']} earlier decision{'' if stats['replaced'] == 1 else 's'} replaced by the "
+                  "same reviewer's later one, not counted)" if stats["replaced"] else ""))
     # "unrecorded": the share decided `crime`, i.e. offences the force had not recorded (not `already_recorded`).
     click.echo(f"{'confidence':12}{'decided':>9}{'offence precision':>19}{'unrecorded':>12}")
     for b in stats["by_confidence"]:
@@ -517,7 +597,7 @@ def review_stats_command(db_path, as_json):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The HTML file to write.")
 @db_option
-@click.option("--label", default=None, help="Only flags with this label.")
+@offence_label_option
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many flags.")
 @user_errors
 def report_command(output, db_path, label, limit):
@@ -525,7 +605,7 @@ def report_command(output, db_path, label, limit):
     from classifier.model_versions import write_text_atomic
     from classifier.review.html_report import render_report
 
-    with _store(db_path) as store:
+    with _store(db_path, "read") as store:
         flags = store.open_flags(label=label, limit=limit)
     write_text_atomic(output, render_report(flags))
     click.echo(f"{len(flags)} open flags written to {output}")
@@ -591,15 +671,23 @@ def models_group():
 
 @models_group.command("list")
 @models_root_option
+@listing_options
 @user_errors
-def models_list_command(models_root):
-    """Every model version: when it was made, its dev F1, its parent and whether it is current."""
+def models_list_command(models_root, as_json, as_csv):
+    """Every model version: when it was made, its dev F1, its parent and whether it is current (*)."""
+    from classifier.io.listings import format_listing
     from classifier.model_versions import list_versions
 
-    for v in list_versions(models_root):
-        f1 = "-" if v["dev_f1"] is None else f"{v['dev_f1']:.3f}"
-        click.echo(f"{'*' if v['current'] else ' '} {v['version']:20} {v['created_at'] or '':27} dev F1 {f1:6} "
-                   f"parent {v['parent'] or '-':20} {v['promotion'] or ''}")
+    fmt = _listing_format(as_json, as_csv)
+    versions = list_versions(models_root)
+
+    def cells(v):
+        # The current version is marked as before ("* VERSION"): scripts and eyes look for it there.
+        return [f"{'*' if v['current'] else ' '} {v['version']}", v["created_at"] or "-",
+                "-" if v["dev_f1"] is None else f"{v['dev_f1']:.3f}", v["parent"] or "-", v["promotion"] or "-"]
+
+    click.echo(format_listing(versions, ["current", "version", "created_at", "dev_f1", "parent", "promotion"], fmt,
+                              cells=cells, headers=["  version", "created_at", "dev F1", "parent", "promotion"]))
 
 
 @models_group.command("promote")

@@ -116,5 +116,6 @@ def test_importing_decisions_is_all_or_nothing(tmp_path, rules):
         with pytest.raises(InputError, match=r"bad.csv: line 3: incident 'Z' has no flag.*nothing was imported"):
             import_decisions(bad, store)
         assert store.reviews() == []
-        assert import_decisions(good, store) == 1
+        assert import_decisions(good, store).added == 1
+        assert import_decisions(good, store).skipped == 1  # imported again: nothing added
         assert [r["outcome"] for r in store.reviews()] == ["crime"]

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from classifier.cli import cli
 from classifier.batch.progress import Progress
 
-from helpers import ROOT, write_jsonl
+from helpers import ROOT, write_csv, write_jsonl
 
 SAMPLE = ROOT / "corpora" / "sample"
 
@@ -203,3 +203,89 @@ def test_parquet_partitions_read_like_csv(tmp_path):
     result = CliRunner().invoke(cli, ["classify", str(path), "-o", "-", "--rules-only"])
     assert result.exit_code == 1
     assert "missing required column" in result.output and "Traceback" not in result.output
+
+
+def store_counts(result) -> str:
+    """The flag store line of a scan's report, without the store's path."""
+    (line,) = [x for x in result.output.splitlines() if x.startswith("flag store ")]
+    return line.split(": ", 1)[1]
+
+
+def test_a_resumed_scan_reports_the_store_counts_of_an_unbroken_scan(tmp_path, monkeypatch):
+    """The store keeps what a scan did after its last checkpoint; resumed, the scan counts it as it did then."""
+    import shutil
+
+    from classifier.batch.checkpoint import Checkpoint
+    from classifier.batch.scan import Flagger
+
+    punched = "IP says her ex punched her in the face"
+    first = [[f"I{n}", f"{punched} ({n})"] for n in range(1, 9)]
+    logs = write_csv(tmp_path / "first.csv", ["incident_id", "text"], first)
+    no_crimes = write_csv(tmp_path / "none.csv", ["crime_id", "incident_id"], [])
+    scan = ["--rules-only", "--workers", 1, "-q"]
+    invoke("scan", logs, "--crimes", no_crimes, "-o", tmp_path / "first.jsonl", "--db", tmp_path / "base.sqlite", *scan)
+    for name in ("whole", "resumed"):
+        shutil.copy(tmp_path / "base.sqlite", tmp_path / f"{name}.sqlite")
+    changed = f"{punched}, and kicked her when she was on the floor"
+    second = write_csv(tmp_path / "second.csv", ["incident_id", "text"], [
+        ["I1", f"{punched} (1)"], ["I2", f"{punched} (2)"],  # already held; the checkpoint is taken after these
+        ["I3", f"{punched} (3)"], ["I4", changed], ["N5", punched], ["I6", f"{punched} (6)"], ["I7", changed],
+        ["I8", f"{punched} (8)"], ["N9", punched],  # the scan is stopped before these
+    ])
+    crimes = write_csv(tmp_path / "crimes.csv", ["crime_id", "incident_id", "label"],
+                       [["20/3/26", "I3", "violence_with_injury"], ["20/6/26", "I6", "violence_with_injury"]])
+    whole = invoke("scan", second, "--crimes", crimes, "-o", tmp_path / "whole.jsonl",
+                   "--db", tmp_path / "whole.sqlite", *scan)
+    assert store_counts(whole) == ("2 new, 2 flagged again after the text changed, 3 already held, 0 already decided, "
+                                   "2 closed as already recorded")
+
+    dues, calls = iter(range(1, 1000)), iter(range(1, 1000))
+    monkeypatch.setattr(Checkpoint, "due", lambda self: next(dues) == 2)
+    original = Flagger.__call__
+
+    def stopped_at_the_eighth(self, *args):
+        if next(calls) == 8:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(Flagger, "__call__", stopped_at_the_eighth)
+    output, db = tmp_path / "resumed.jsonl", tmp_path / "resumed.sqlite"
+    stopped = CliRunner().invoke(cli, [str(a) for a in ("scan", second, "--crimes", crimes, "-o", output, "--db", db,
+                                                        *scan)])
+    assert stopped.exit_code == 1 and not output.exists()
+    assert json.loads((tmp_path / ".resumed.jsonl.checkpoint.json").read_text())["incidents"] == 2
+    monkeypatch.undo()
+    resumed = invoke("scan", second, "--crimes", crimes, "-o", output, "--db", db, *scan, "--resume")
+    assert "resuming after 2 incidents" in resumed.output
+    assert store_counts(resumed) == store_counts(whole)
+    assert without_times(output) == without_times(tmp_path / "whole.jsonl")
+    flags = "SELECT incident_id, status, text_sha256 FROM flags ORDER BY id"
+    import sqlite3
+
+    assert sqlite3.connect(db).execute(flags).fetchall() == sqlite3.connect(tmp_path / "whole.sqlite").execute(
+        flags).fetchall()
+
+
+def test_resume_after_a_finished_scan_says_so_and_leaves_its_output(tmp_path):
+    logs = write_csv(tmp_path / "logs.csv", ["incident_id", "text"], [["A", "IP says her ex punched her in the face"],
+                                                                     ["B", "lost wallet on the bus"]])
+    crimes = write_csv(tmp_path / "crimes.csv", ["crime_id", "incident_id"], [])
+    output, db = tmp_path / "flags.jsonl", tmp_path / "flags.sqlite"
+    args = ["scan", logs, "--crimes", crimes, "-o", output, "--db", db, "--rules-only", "--workers", 1, "-q"]
+    invoke(*args)
+    marker = tmp_path / ".flags.jsonl.finished.json"
+    assert marker.exists() and not (tmp_path / ".flags.jsonl.checkpoint.json").exists()
+    written = output.read_bytes()
+
+    again = invoke(*args, "--resume")
+    assert re.search(rf"nothing to resume: this run finished at \S+ and {re.escape(str(output))} is complete; it is "
+                     r"left as it is \(run without --resume to start again\)", again.output)
+    assert "scanned" not in again.output and "flag store" not in again.output
+    assert output.read_bytes() == written  # scanned_at included
+
+    # Other input is another run: --resume has nothing to carry on, and starts from the beginning.
+    write_csv(logs, ["incident_id", "text"], [["A", "IP says her ex punched her in the face"]])
+    other = invoke(*args, "--resume")
+    assert "nothing to resume: no checkpoint beside the output" in other.output
+    assert "scanned 1 incidents" in other.output
+    assert json.loads(marker.read_text())["written"] == 1

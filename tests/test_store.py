@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 
@@ -124,16 +125,21 @@ def test_import_is_all_or_nothing_and_export_follows_the_contract(tmp_path, logs
     out = tmp_path / "reviews.jsonl"
     assert CliRunner().invoke(cli, ["review", "export", "-o", str(out), "--db", db]).exit_code == 0
     exported = read_jsonl(out)
-    assert [set(r) for r in exported] == [{"incident_id", "outcome", "label", "reviewer", "reviewed_at", "note"}] * 2
+    # The contract's fields first, then what the flag predicted (an extension: docs/formats.md, reviews).
+    assert [list(r) for r in exported] == [["incident_id", "outcome", "label", "reviewer", "reviewed_at", "note",
+                                            "predicted_label", "confidence"]] * 2
+    flagged_b = next(f for f in read_jsonl(tmp_path / "f.jsonl") if f["incident_id"] == "B")
     assert exported[1] == {"incident_id": "B", "outcome": "already_recorded", "label": None, "reviewer": "bob",
-                           "reviewed_at": "2026-11-26T09:01:00", "note": "20/9/26"}
+                           "reviewed_at": "2026-11-26T09:01:00", "note": "20/9/26",
+                           "predicted_label": flagged_b["label"], "confidence": flagged_b["confidence"]}
 
 
 def test_queue_filters_and_show_highlights(tmp_path, logs):
     _scan(tmp_path, logs)
     db = str(tmp_path / "flags.sqlite")
-    queue = CliRunner().invoke(cli, ["review", "queue", "--db", db, "--code", "VERBAL"]).output
-    assert queue.startswith("A ") and "B " not in queue
+    queue = CliRunner().invoke(cli, ["review", "queue", "--db", db, "--code", "VERBAL"]).stdout.splitlines()
+    assert queue[0].split() == ["incident_id", "label", "confidence", "band", "decided_by", "opened_at", "closing_code"]
+    assert [line.split()[0] for line in queue[1:]] == ["A"]
     shown = CliRunner().invoke(cli, ["review", "show", "A", "--db", db, "--no-colour"]).output
     assert "[[grabbed her by the throat]]" in shown and "closed as 'DOMESTIC - VERBAL ONLY'" in shown
 
@@ -213,3 +219,60 @@ def test_an_older_store_is_migrated_on_open_and_keeps_its_flags(tmp_path):
     with FlagStore(db) as store:
         assert store.schema_version == len(MIGRATIONS)
         assert [r["incident_id"] for r in store.open_flags()] == ["A"]
+
+
+def _version_3_store(path):
+    """A store as version 3 of the schema left it, holding a decision imported twice (#15)."""
+    con = sqlite3.connect(path)
+    for migration in MIGRATIONS[:3]:
+        con.executescript(migration)
+    con.execute("PRAGMA user_version = 3")
+    for incident_id in ("A", "B"):
+        con.execute("INSERT INTO flags (incident_id, text_sha256, text, label, confidence, reason, linked_crimes, "
+                    "probabilities, evidence, model, rules, scanned_at) VALUES (?,'h','t','rape',0.9,'r','[]','{}',"
+                    "'[]','m','r','s')", (incident_id,))
+    decision = ("crime", "rape", "ann", "2026-11-26T09:00:00", None)
+    for incident_id, flag_id, (outcome, label, reviewer, reviewed_at, note) in [
+            ("A", 1, decision), ("A", 1, decision), ("B", 2, ("no_crime", None, "ann", "2026-11-26T09:05:00", None)),
+            ("A", 1, decision)]:
+        con.execute("INSERT INTO reviews (incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) "
+                    "VALUES (?,?,?,?,?,?,?,'reviews.jsonl')", (incident_id, flag_id, outcome, label, reviewer,
+                                                               reviewed_at, note))
+    con.commit()
+    con.close()
+
+
+def test_a_version_3_store_is_migrated_and_a_decision_imported_twice_counts_once(tmp_path):
+    db = tmp_path / "v3.sqlite"
+    _version_3_store(db)
+    runner = CliRunner()
+    # A read-only command migrates an older store it may write (and says nothing of it).
+    stats = json.loads(runner.invoke(cli, ["review", "stats", "--db", str(db), "--json"]).stdout)
+    assert stats["reviews"] == {"crime": 1, "no_crime": 1} and stats["replaced"] == 0
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),) == (4,)
+    # Nothing is deleted: the copies stay, marked as copies of the first.
+    assert con.execute("SELECT id, duplicate_of FROM reviews ORDER BY id").fetchall() == [(1, None), (2, 1), (3, None),
+                                                                                         (4, 1)]
+    con.close()
+    reviews = write_jsonl(tmp_path / "reviews.jsonl", [{"incident_id": "A", "outcome": "crime", "label": "rape",
+                                                        "reviewer": "ann", "reviewed_at": "2026-11-26T09:00:00"}])
+    result = runner.invoke(cli, ["review", "import", str(reviews), "--db", str(db)])
+    assert "0 decisions imported" in result.output and "1 already recorded, skipped" in result.output
+    out = tmp_path / "export.jsonl"
+    assert runner.invoke(cli, ["review", "export", "-o", str(out), "--db", str(db)]).exit_code == 0
+    assert [r["incident_id"] for r in read_jsonl(out)] == ["A", "B"]
+
+
+def test_an_older_store_that_cannot_be_written_is_not_read_half_migrated(tmp_path, monkeypatch):
+    db = tmp_path / "v3.sqlite"
+    _version_3_store(db)
+
+    def refuse(self):
+        raise InputError(self.path, None, "cannot write this flag store here (readonly); check its permissions")
+
+    monkeypatch.setattr(FlagStore, "_migrate", refuse)
+    result = CliRunner().invoke(cli, ["review", "queue", "--db", str(db)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("store schema version 3 is older than this tool's (4) and cannot be migrated here: cannot write this "
+            "flag store here") in result.output

@@ -8,6 +8,10 @@ checkpoint is replaced atomically, so a kill at any instant leaves either the ol
 Resuming truncates each partial output to its recorded length, reads the input again from the start,
 skips the incidents and rejects already written, and carries on. Input order is deterministic, so the
 result is the same bytes as a run that was never stopped; the run's timestamp is kept in the checkpoint.
+
+A run that finishes replaces its checkpoint with a small marker, `.NAME.finished.json` (the fingerprint, when
+it finished and its counts), so that `--resume` of a run that already finished says so and leaves its output
+alone instead of running it again under a new timestamp. A new run without `--resume` removes the marker.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import time
 from pathlib import Path
 
+from classifier.clock import now
 from classifier.errors import InputError
 from classifier.io.writers import RecordWriter, partial_path
 
@@ -30,6 +35,11 @@ def checkpoint_path(output: str | Path) -> Path:
     return output.with_name(f".{output.name}.checkpoint.json")
 
 
+def finished_path(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(f".{output.name}.finished.json")
+
+
 def file_fingerprint(path: str | Path | None) -> dict | None:
     if path is None:
         return None
@@ -41,6 +51,7 @@ class Checkpoint:
     def __init__(self, output: str | Path, fingerprint: dict):
         self.output = Path(output)
         self.path = checkpoint_path(output)
+        self.finished_path = finished_path(output)
         self.fingerprint = fingerprint
         self.state: dict | None = None
         self._saved_at = time.monotonic()
@@ -87,3 +98,24 @@ class Checkpoint:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+    def finished(self) -> dict | None:
+        """The marker of a finished run of these inputs and settings whose output is still there, or None."""
+        try:
+            marker = json.loads(self.finished_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if marker.get("format") != FORMAT or marker.get("fingerprint") != self.fingerprint or not self.output.exists():
+            return None
+        return marker
+
+    def finish(self, **counts) -> None:
+        """The run is complete and its outputs in place: the checkpoint gives way to the finished marker."""
+        marker = {"format": FORMAT, "fingerprint": self.fingerprint, "finished_at": now(), **counts}
+        tmp = self.finished_path.with_name(self.finished_path.name + ".tmp")
+        tmp.write_text(json.dumps(marker), encoding="utf-8")
+        os.replace(tmp, self.finished_path)
+        self.remove()
+
+    def forget_finished(self) -> None:
+        self.finished_path.unlink(missing_ok=True)

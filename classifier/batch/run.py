@@ -19,6 +19,14 @@ class ResumeError(Exception):
     """--resume asked of a run that cannot resume (output on stdout)."""
 
 
+class RunFinished(Exception):
+    """--resume asked of a run that already finished: its output is complete, and nothing is done."""
+
+    def __init__(self, marker: dict):
+        super().__init__(f"finished at {marker['finished_at']}")
+        self.marker = marker
+
+
 class Run:
     def __init__(self, *, output: str, columns: list[str], rejects_target: str, fingerprint: dict,
                  resume: bool = False, quiet: bool = False, state: Callable[[], dict] | None = None):
@@ -29,6 +37,11 @@ class Run:
         self.extra_state = state or dict
         self.checkpoint = None if output == STDOUT else Checkpoint(output, fingerprint)
         saved = self.checkpoint.resume() if (resume and self.checkpoint) else None
+        if self.checkpoint is not None and saved is None:
+            if resume and (marker := self.checkpoint.finished()) is not None:
+                raise RunFinished(marker)
+            # A new run: until it finishes, the last one's marker would say of this output what is not so.
+            self.checkpoint.forget_finished()
         # The checkpoint carried on from (positions and the caller's state), or None when starting afresh.
         self.resumed = saved
         self.skip_incidents = saved["incidents"] if saved else 0
@@ -78,7 +91,8 @@ class Run:
             self.rejects.close()
             self.out.close()
             if self.checkpoint is not None:
-                self.checkpoint.remove()
+                self.checkpoint.finish(incidents=self.incidents_done, rejects=self.rejects_seen,
+                                       written=self.out.count, **self.extra_state())
         elif issubclass(exc_type, KeyboardInterrupt) and self.checkpoint is not None:
             # Interrupted by the operator: keep the partial outputs and the last checkpoint for --resume.
             pass

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifier import __version__
+from classifier.batch.run import RunFinished
 from classifier.clock import now
 from classifier.flags import crime_covers, make_flag
 from classifier.io.readers import CrimeRecord, Incident, read_crimes, read_incidents
@@ -74,16 +75,26 @@ class Flagger:
         self.scanned_at = scanned_at or now()
         self.store = store
         self.stored: Counter = Counter()
+        # Set when carrying on a stopped scan (`scan_files` with resume): the store already holds what this scan
+        # did after its last checkpoint, and those incidents are counted as they were the first time.
+        self.resumed = False
 
     def __call__(self, incident: Incident, score: dict, crimes: list[CrimeRecord]) -> dict | None:
         flag = make_flag(incident, score, crimes, threshold=self.threshold, likely=self.likely, rules=self.rules,
                          scanned_at=self.scanned_at)
         if self.store is not None:
             if flag is not None:
-                self.stored[self.store.add_flag(flag, incident)] += 1
+                what = self.store.add_flag(flag, incident)
+                if what == "again" and self.resumed:
+                    what = self.store.stored_by_run(incident, self.scanned_at) or what
+                self.stored[what] += 1
             elif crimes and (open_flag := self.store.open_flag(incident.incident_id)) is not None:
                 if any(crime_covers(c, open_flag["label"], self.rules) for c in crimes):
-                    self.stored["closed as already recorded"] += self.store.close_as_recorded(incident.incident_id)
+                    self.stored["closed as already recorded"] += self.store.close_as_recorded(
+                        incident.incident_id, at=self.scanned_at)
+            elif crimes and self.resumed and (what := self.store.stored_by_run(incident, self.scanned_at,
+                                                                                closed=True)):
+                self.stored[what] += 1
         return flag
 
 
@@ -128,6 +139,8 @@ class RunSummary:
     threshold: float | None = None
     likely: float | None = None
     stored: dict = field(default_factory=dict)
+    # Set when --resume found the run already finished (at this time): nothing was done, the counts are its.
+    finished_at: str | None = None
 
 
 def open_run(*, command: str, output: str, columns: list[str], rejects_target: str, inputs: list[Path],
@@ -144,6 +157,10 @@ def open_run(*, command: str, output: str, columns: list[str], rejects_target: s
                   resume=resume, quiet=quiet, state=state)
     except ResumeError as exc:
         raise SettingsError(str(exc)) from None
+    except RunFinished as done:
+        say(f"nothing to resume: this run finished at {done.marker['finished_at']} and {output} is complete; "
+            "it is left as it is (run without --resume to start again)")
+        raise
     if resume and run.resumed is None:
         say("nothing to resume: no checkpoint beside the output; starting from the beginning")
     elif run.resumed is not None:
@@ -168,8 +185,15 @@ def classify_files(incidents: Path, output: str, *, scoring, encoding: str = "ut
     rejects_target = rejects or rejects_beside(output, incidents)
     settings = {"model": scoring.model_name, "rules": scoring.rules.version, "encoding": encoding,
                 "rejects": rejects_target}
-    with open_run(command="classify", output=output, columns=SCORE_COLUMNS, rejects_target=rejects_target,
-                  inputs=[incidents], settings=settings, resume=resume, quiet=quiet, report=report) as run:
+    try:
+        run = open_run(command="classify", output=output, columns=SCORE_COLUMNS, rejects_target=rejects_target,
+                       inputs=[incidents], settings=settings, resume=resume, quiet=quiet, report=report)
+    except RunFinished as done:
+        m = done.marker
+        return RunSummary(model=scoring.model_name, rules=scoring.rules.version, written=m["written"],
+                          rejected=m["rejects"], rejects=rejects_target, scored=m["written"],
+                          finished_at=m["finished_at"])
+    with run:
         stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
         for _, score in scoring.score(run.pending(stream)):
             run.out.write(score)
@@ -207,14 +231,21 @@ def scan_files(incidents: Path, crimes: Path, output: str, *, scoring, encoding:
     def state() -> dict:
         return {"scanned_at": flagger.scanned_at, "scored": counts["scored"], "stored": dict(flagger.stored)}
 
-    with contextlib.ExitStack() as stack, \
-            open_run(command="scan", output=output, columns=FLAG_COLUMNS, rejects_target=rejects_target,
-                     inputs=[*files, crimes], settings=settings, resume=resume, quiet=quiet, state=state,
-                     report=report) as run:
+    try:
+        run = open_run(command="scan", output=output, columns=FLAG_COLUMNS, rejects_target=rejects_target,
+                       inputs=[*files, crimes], settings=settings, resume=resume, quiet=quiet, state=state,
+                       report=report)
+    except RunFinished as done:
+        m = done.marker
+        return RunSummary(model=scoring.model_name, rules=scoring.rules.version, written=m["written"],
+                          rejected=m["rejects"], rejects=rejects_target, scored=m["scored"], threshold=threshold,
+                          likely=likely, stored=m["stored"], finished_at=m["finished_at"])
+    with contextlib.ExitStack() as stack, run:
         if run.resumed:
             flagger.scanned_at = run.resumed["scanned_at"]
             counts["scored"] = run.resumed["scored"]
             flagger.stored = Counter(run.resumed["stored"])
+            flagger.resumed = True
         linked = read_crimes(crimes, encoding=encoding, on_reject=run.on_reject)
         if engine == "dask":
             from classifier.batch.dask_workers import client_for, score_partitions

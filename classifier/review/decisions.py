@@ -7,7 +7,7 @@ from pathlib import Path
 
 from classifier.errors import InputError
 from classifier.io.readers import read_rows
-from classifier.review.store import check_review
+from classifier.review.store import ImportSummary, check_review
 
 REQUIRED = ("incident_id", "outcome", "reviewer", "reviewed_at")
 
@@ -18,20 +18,25 @@ def read_decisions(path: str | Path, *, encoding: str = "utf-8", note: str = "")
     for line, row in read_rows(path, REQUIRED, encoding=encoding):
         row = {k: (str(v).strip() if v is not None else "") for k, v in row.items()}
         try:
-            check_review(row["incident_id"], row["outcome"], row.get("label") or None, row["reviewer"])
             if not row.get("reviewed_at"):
                 raise InputError(None, None, "a review needs reviewed_at")
+            check_review(row["incident_id"], row["outcome"], row.get("label") or None, row["reviewer"],
+                         reviewed_at=row["reviewed_at"])
         except InputError as exc:
             raise InputError(path, line, exc.problem + note) from None
         yield line, row
 
 
-def import_decisions(path: str | Path, store, *, encoding: str = "utf-8") -> int:
-    """Add every decision of the file to the flag store, all of them or (on any bad row) none."""
-    rows = []
+def import_decisions(path: str | Path, store, *, encoding: str = "utf-8") -> ImportSummary:
+    """Add every decision of the file to the flag store, all of them or (on any bad row) none.
+
+    Importing a file again adds nothing: a decision already in the store is skipped (`ImportSummary.skipped`).
+    """
+    rows, lines = [], []
     for line, row in read_decisions(path, encoding=encoding, note="; nothing was imported"):
         if not store.has_flag(row["incident_id"]):
             raise InputError(path, line, f"incident {row['incident_id']!r} has no flag in {store.path}; "
                                          "nothing was imported")
         rows.append(row)
-    return store.import_reviews(rows, source=str(path))
+        lines.append(line)
+    return store.import_reviews(rows, source=str(path), lines=lines)

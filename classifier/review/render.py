@@ -3,22 +3,46 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 
 import click
 
 from classifier.pipeline.ruleset import is_excluded
 from classifier.review.marks import evidence_pieces
+from classifier.review.store import current_decisions
 
 CONFIDENCE_BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01))
 
+# What a log may hold that a terminal would obey rather than show: C0 controls but tab and newline (a carriage
+# return rewrites the line it is on), DEL, C1 controls (CSI among them) and the bidirectional overrides that
+# reorder what is shown.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile("[\t\n]")
+
+
+def printable(text: str | None) -> str:
+    """`text` safe for a terminal: control characters removed, newlines and tabs kept."""
+    return _CONTROL.sub("", text or "")
+
+
+def one_line(text: str | None) -> str:
+    """`text` safe for one cell of a listing: control characters removed, newlines and tabs made spaces."""
+    return _LINE_BREAKS.sub(" ", printable(text))
+
 
 def render_flag(flag, reviews, *, colour: bool = True) -> str:
-    """The log with every cue highlighted (counting cues bold, excluded ones dim) and the triggers named."""
+    """The log with every cue highlighted (counting cues bold, excluded ones dim) and the triggers named.
+
+    Control characters in the log and the other stored values are removed (newlines and tabs kept), so a log
+    cannot drive the reviewer's terminal; only this function's own colours reach it.
+    """
     text = flag["text"]
     evidence = json.loads(flag["evidence"])
     out = []
     for piece, item in evidence_pieces(text, evidence):
+        # Cut first, clean after: the evidence offsets index the stored text.
+        piece = printable(piece)
         if item is not None:
             excluded = is_excluded(item["context"])
             if colour:
@@ -26,12 +50,13 @@ def render_flag(flag, reviews, *, colour: bool = True) -> str:
             else:
                 piece = f"[[{piece}]]" if not excluded else f"[({piece})]"
         out.append(piece)
+    f = {k: one_line(str(flag[k])) if flag[k] is not None else None for k in flag.keys() if k != "text"}
     lines = [
-        f"{flag['incident_id']}  {flag['label']}  confidence {flag['confidence']:.3f}  band {flag['band']}  "
-        f"decided by {flag['decided_by'] or '-'}  status {flag['status']}",
-        f"opened {flag['opened_at'] or '-'} as {flag['opening_code'] or '-'}; closed as {flag['closing_code'] or '-'}",
-        f"reason: {flag['reason']}" + (f"; {flag['closing_code_conflict']}" if flag["closing_code_conflict"] else ""),
-        f"linked crimes: {', '.join(json.loads(flag['linked_crimes'])) or 'none'}; model {flag['model']}",
+        f"{f['incident_id']}  {f['label']}  confidence {flag['confidence']:.3f}  band {f['band']}  "
+        f"decided by {f['decided_by'] or '-'}  status {f['status']}",
+        f"opened {f['opened_at'] or '-'} as {f['opening_code'] or '-'}; closed as {f['closing_code'] or '-'}",
+        f"reason: {f['reason']}" + (f"; {f['closing_code_conflict']}" if f["closing_code_conflict"] else ""),
+        f"linked crimes: {one_line(', '.join(json.loads(flag['linked_crimes']))) or 'none'}; model {f['model']}",
         "",
         "".join(out),
         "",
@@ -39,17 +64,23 @@ def render_flag(flag, reviews, *, colour: bool = True) -> str:
     ]
     for e in evidence:
         state = "excluded" if is_excluded(e["context"]) else "counts"
-        triggers = "; ".join(f"{t['category']} by {t['rule']} ({t['text']!r})" for t in e.get("triggers", []))
-        lines.append(f"  [{state}] {e['rule']} -> {e['label']}: {e['text']!r}" + (f"  [{triggers}]" if triggers else ""))
+        triggers = "; ".join(f"{t['category']} by {t['rule']} ({one_line(t['text'])!r})" for t in e.get("triggers", []))
+        lines.append(f"  [{state}] {e['rule']} -> {e['label']}: {one_line(e['text'])!r}"
+                     + (f"  [{triggers}]" if triggers else ""))
+    counting = {r["id"] for r in current_decisions(reviews)}
     for r in reviews:
-        lines.append(f"review {r['reviewed_at']} by {r['reviewer']}: {r['outcome']}"
-                     + (f" ({r['label']})" if r["label"] else "") + (f": {r['note']}" if r["note"] else ""))
+        lines.append(f"review {one_line(r['reviewed_at'])} by {one_line(r['reviewer'])}: {r['outcome']}"
+                     + (f" ({r['label']})" if r["label"] else "") + (f": {one_line(r['note'])}" if r["note"] else "")
+                     + ("" if r["id"] in counting else "  [replaced by the reviewer's later decision]"))
     return "\n".join(lines)
 
 
 def review_stats(store) -> dict:
+    """Counts of flags and of the decisions that count (each reviewer's latest on each flag), precision by
+    confidence band, reviewer agreement and the audit samples' estimates."""
     counts = store.status_counts()
-    reviews = store.reviews()
+    history = store.reviews()
+    reviews = current_decisions(history)
     outcomes = Counter(r["outcome"] for r in reviews)
     by_band = []
     decided = store.decided_flags()
@@ -63,8 +94,8 @@ def review_stats(store) -> dict:
     agreement = reviewer_agreement(reviews)
     confirmed = sum(d["outcome"] in ("crime", "already_recorded") for d in decided)
     audits = [missed_offence_estimate(a, confirmed) for a in store.audit_results()]
-    return {"flags": counts, "reviews": dict(outcomes), "by_confidence": by_band, "agreement": agreement,
-            "audit": audits}
+    return {"flags": counts, "reviews": dict(outcomes), "replaced": len(history) - len(reviews),
+            "by_confidence": by_band, "agreement": agreement, "audit": audits}
 
 
 def missed_offence_estimate(audit: dict, confirmed_flagged: int) -> dict:
@@ -92,7 +123,10 @@ def missed_offence_estimate(audit: dict, confirmed_flagged: int) -> dict:
 
 
 def reviewer_agreement(reviews) -> dict:
-    """Where two different reviewers decided the same incident: their first decisions compared."""
+    """Where two different reviewers decided the same incident: their decisions compared.
+
+    reviews: `current_decisions`, so a reviewer who decided again is compared by their latest decision.
+    """
     first_two: dict[str, list] = defaultdict(list)
     for r in reviews:
         decisions = first_two[r["incident_id"]]

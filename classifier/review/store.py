@@ -2,7 +2,9 @@
 
 A flag is keyed by its incident and a hash of the log text, so scanning the same logs again adds nothing,
 and a log whose text has changed is flagged again. Reviews are only ever added: a second decision on an
-incident is a second row, never an overwrite.
+incident is a second row, never an overwrite. A decision is keyed by its flag, reviewer, outcome and
+reviewed_at, so importing the same decisions again adds nothing; a reviewer's re-decision (another outcome or
+time) is kept beside the earlier one as history, and each reviewer's latest decision is the one that counts.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from classifier.clock import now
 from classifier.errors import InputError
@@ -79,7 +84,22 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE flags ADD COLUMN decided_by TEXT;
     """,
+    # A decision's natural key is (flag, reviewer, outcome, reviewed_at). Stores from before version 4 may hold
+    # the same decision twice (a file imported twice): the later copies are marked duplicate_of the first,
+    # never deleted, and every read leaves them out; the partial index then keeps new copies out. A later row
+    # with the key but another label or note is marked too: the first was the one counted before.
+    """
+    ALTER TABLE reviews ADD COLUMN duplicate_of INTEGER REFERENCES reviews (id);
+    UPDATE reviews SET duplicate_of = (
+        SELECT MIN(o.id) FROM reviews o WHERE o.id < reviews.id AND o.flag_id IS reviews.flag_id
+        AND o.reviewer = reviews.reviewer AND o.outcome = reviews.outcome AND o.reviewed_at = reviews.reviewed_at);
+    CREATE UNIQUE INDEX reviews_decision ON reviews (flag_id, reviewer, outcome, reviewed_at)
+        WHERE duplicate_of IS NULL;
+    """,
 ]
+# How a command opens the store: `create` (scan --db) makes a new store; `write` and `read` need an existing
+# one, `read` without writing (mode=ro), so a reviewer with read access to the file can list and report.
+MODES = ("create", "write", "read")
 
 
 def default_db() -> Path:
@@ -90,19 +110,101 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _open(path: Path, mode: str, *, immutable: bool = False) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path.absolute()))}?mode={mode}" + ("&immutable=1" if immutable else "")
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), so concurrent writers queue
+    # on the lock instead of failing halfway.
+    con = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
+    con.row_factory = sqlite3.Row
+    con.execute("PRAGMA busy_timeout = 60000")
+    con.execute("PRAGMA foreign_keys = ON")
+    return con
+
+
 class FlagStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, mode: str = "create"):
+        """mode: `create` makes the store if there is none; `write` and `read` refuse a path that is not a flag
+        store, and `read` opens it read-only."""
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {MODES}")
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            raise InputError(self.path, None, f"the folder {self.path.parent} does not exist")
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), so concurrent writers queue
-        # on the lock instead of failing halfway.
-        self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.con.row_factory = sqlite3.Row
-        self.con.execute("PRAGMA journal_mode = WAL")
-        self.con.execute("PRAGMA busy_timeout = 60000")
-        self.con.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        self.mode = mode
+        if mode == "create":
+            if self.path.parent and not self.path.parent.exists():
+                raise InputError(self.path, None, f"the folder {self.path.parent} does not exist")
+        elif not self.path.exists():
+            # A mistyped --db must not become a new, empty store that every command reads as "nothing to do".
+            raise InputError(self.path, None, "no flag store here; check --db (`scan --db` makes one)")
+        if self.path.is_dir():
+            raise InputError(self.path, None, "is a folder, not a flag store")
+        self.con = self._connect()
+        try:
+            version = self._check()
+            if mode == "read" and version < len(MIGRATIONS):
+                self.con.close()
+                self._migrate_elsewhere(version)
+                self.con = self._connect()
+            elif mode != "read":
+                # WAL: readers never wait for a writer. Set only now, on a store known to be ours.
+                self.con.execute("PRAGMA journal_mode = WAL")
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.con.close()
+            raise self._unusable(exc) from None
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        uri_mode = {"create": "rwc", "write": "rw", "read": "ro"}[self.mode]
+        try:
+            con = _open(self.path, uri_mode)
+            if self.mode == "read":
+                try:
+                    con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                except sqlite3.OperationalError:
+                    # A WAL store in a folder this user cannot write: SQLite cannot make its -shm index there.
+                    # With no -wal file the main file holds every committed write, so it is read as immutable.
+                    if Path(f"{self.path}-wal").exists():
+                        raise
+                    con.close()
+                    con = _open(self.path, uri_mode, immutable=True)
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(exc) from None
+        return con
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> InputError:
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_NOTADB":
+            return InputError(self.path, None, "not a flag store (not an SQLite database)")
+        if name.startswith("SQLITE_READONLY") or name.startswith("SQLITE_CANTOPEN") or name == "SQLITE_PERM":
+            want = "read" if self.mode == "read" else "write"
+            return InputError(self.path, None, f"cannot {want} this flag store here ({exc}); check its permissions")
+        return InputError(self.path, None, f"unusable flag store ({exc})")
+
+    def _check(self) -> int:
+        """The store's schema version; refuses a database that is not a flag store."""
+        version = self.con.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 and (tables or self.mode != "create"):
+            raise InputError(self.path, None, "not a flag store (an SQLite database without its tables); "
+                                              "check --db")
+        if version and "flags" not in tables:
+            raise InputError(self.path, None, "not a flag store (an SQLite database without a flags table); "
+                                              "check --db")
+        if version > len(MIGRATIONS):
+            raise InputError(self.path, None, f"store schema version {version} is newer than this tool "
+                                              f"knows ({len(MIGRATIONS)}); upgrade incident-classifier")
+        return version
+
+    def _migrate_elsewhere(self, version: int) -> None:
+        """Bring an older store up to date for a read-only command, if this user may write it."""
+        try:
+            FlagStore(self.path, mode="write").close()
+        except InputError as exc:
+            raise InputError(self.path, None, f"store schema version {version} is older than this tool's "
+                                              f"({len(MIGRATIONS)}) and cannot be migrated here: {exc.problem}; "
+                                              "open it once as a user who may write it") from None
 
     def close(self) -> None:
         self.con.close()
@@ -129,10 +231,8 @@ class FlagStore:
 
     def _migrate(self) -> None:
         with self.transaction() as con:
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise InputError(self.path, None, f"store schema version {version} is newer than this tool "
-                                                  f"knows ({len(MIGRATIONS)}); upgrade incident-classifier")
+            # Read again inside the lock: another process may have migrated the store since _check.
+            version = self._check()
             for number in range(version, len(MIGRATIONS)):
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
@@ -160,12 +260,37 @@ class FlagStore:
         return self.con.execute("SELECT * FROM flags WHERE incident_id = ? AND status = 'open'",
                                 (incident_id,)).fetchone()
 
-    def close_as_recorded(self, incident_id: str) -> bool:
-        """An incident now linked to a crime that covers it: its open flag closes as already_recorded."""
+    def close_as_recorded(self, incident_id: str, *, at: str | None = None) -> bool:
+        """An incident now linked to a crime that covers it: its open flag closes as already_recorded.
+
+        at: when it closed [default: now]; a scan gives its own scanned_at, so a resumed scan can tell the
+        flags it closed before it was stopped (`stored_by_run`).
+        """
         with self.transaction() as con:
             cur = con.execute("UPDATE flags SET status = 'already_recorded', closed_at = ? "
-                              "WHERE incident_id = ? AND status = 'open'", (now(), incident_id))
+                              "WHERE incident_id = ? AND status = 'open'", (at or now(), incident_id))
             return cur.rowcount > 0
+
+    def stored_by_run(self, incident, scanned_at: str, *, closed: bool = False) -> str | None:
+        """What the scan of `scanned_at` did with this incident's flag, if it was that scan: `added` or
+        `refreshed` (or, with `closed`, `closed as already recorded`); None if another scan did it.
+
+        A resumed scan sees again the incidents it stored after its last checkpoint: it counts them as it
+        did the first time, so its counts are those of an unbroken scan.
+        """
+        if closed:
+            row = self.latest_flag(incident.incident_id)
+            hit = row is not None and row["status"] == "already_recorded" and row["closed_at"] == scanned_at
+            return "closed as already recorded" if hit else None
+        row = self.con.execute("SELECT id, scanned_at FROM flags WHERE incident_id = ? AND text_sha256 = ?",
+                               (incident.incident_id, text_hash(incident.text))).fetchone()
+        if row is None or row["scanned_at"] != scanned_at:
+            return None
+        # A flag supersedes only the open flag before it, in the same transaction: the row just before it
+        # is superseded exactly when its insert was a refresh.
+        before = self.con.execute("SELECT status FROM flags WHERE incident_id = ? AND id < ? ORDER BY id DESC "
+                                  "LIMIT 1", (incident.incident_id, row["id"])).fetchone()
+        return "refreshed" if before is not None and before["status"] == "superseded" else "added"
 
     def open_flags(self, *, label: str | None = None, since: str | None = None, until: str | None = None,
                    code: str | None = None, limit: int | None = None) -> list[sqlite3.Row]:
@@ -196,26 +321,37 @@ class FlagStore:
     # -- reviews ----------------------------------------------------------------------------------
 
     def decide(self, incident_id: str, outcome: str, *, reviewer: str, label: str | None = None,
-               note: str | None = None, reviewed_at: str | None = None, source: str = "decide") -> int:
+               note: str | None = None, reviewed_at: str | None = None, source: str = "decide") -> Recorded:
         """Record a decision; checks everything before writing anything."""
-        check_review(incident_id, outcome, label, reviewer)
+        check_review(incident_id, outcome, label, reviewer, reviewed_at=reviewed_at)
         with self.transaction() as con:
             flag = con.execute("SELECT id FROM flags WHERE incident_id = ? ORDER BY id DESC LIMIT 1",
                                (incident_id,)).fetchone()
             if flag is None:
                 raise InputError(None, None, f"incident {incident_id!r} has no flag in {self.path}")
-            return _insert_review(con, incident_id, flag["id"], outcome, label if outcome == "crime" else None,
-                                  reviewer, reviewed_at or now(), note, source)
+            return _insert_review(con, incident_id, flag["id"], outcome, label, reviewer, reviewed_at or now(),
+                                  note, source)
 
-    def import_reviews(self, rows: list[dict], source: str) -> int:
-        """Add many decisions in one transaction: all of them, or (on any error) none."""
+    def import_reviews(self, rows: list[dict], source: str, *, lines: list[int] | None = None) -> ImportSummary:
+        """Add many decisions in one transaction: all of them, or (on any error) none.
+
+        A decision already recorded (same flag, reviewer, outcome and reviewed_at) is skipped; `lines`, the
+        rows' lines in `source`, name the row of an error.
+        """
+        summary = ImportSummary()
         with self.transaction() as con:
-            for row in rows:
+            for n, row in enumerate(rows):
                 flag = con.execute("SELECT id FROM flags WHERE incident_id = ? ORDER BY id DESC LIMIT 1",
                                    (row["incident_id"],)).fetchone()
-                _insert_review(con, row["incident_id"], flag["id"], row["outcome"], row.get("label") or None,
-                               row["reviewer"], row["reviewed_at"], row.get("note") or None, source)
-        return len(rows)
+                try:
+                    recorded = _insert_review(con, row["incident_id"], flag["id"], row["outcome"],
+                                              row.get("label") or None, row["reviewer"], row["reviewed_at"],
+                                              row.get("note") or None, source)
+                except InputError as exc:
+                    raise InputError(source, lines[n] if lines else None,
+                                     exc.problem + "; nothing was imported") from None
+                summary.count(recorded.status)
+        return summary
 
     def add_audit_sample(self, source: str, seed: int, population: int, items: list[tuple]) -> int:
         """Store a random sample of unflagged incidents as flags of status 'audit', for review.
@@ -233,12 +369,14 @@ class FlagStore:
             return sample_id
 
     def audit_results(self) -> list[dict]:
-        """Per audit sample: its population and the first decision on each sampled incident."""
+        """Per audit sample: its population and the decision that counts on each sampled incident."""
+        by_sample: dict[int, list] = {}
+        for d in first_decisions(current_decisions(self.decisions())):
+            if d["audit_sample_id"] is not None:
+                by_sample.setdefault(d["audit_sample_id"], []).append(d)
         out = []
         for s in self.con.execute("SELECT * FROM audit_samples ORDER BY id").fetchall():
-            decided = self.con.execute(
-                "SELECT r.outcome FROM flags f JOIN reviews r ON r.flag_id = f.id WHERE f.audit_sample_id = ? "
-                "AND r.id = (SELECT MIN(id) FROM reviews WHERE flag_id = f.id)", (s["id"],)).fetchall()
+            decided = by_sample.get(s["id"], [])
             out.append({"id": s["id"], "population": s["population"], "size": s["size"], "seed": s["seed"],
                         "decided": len(decided), "offences": sum(d["outcome"] != "no_crime" for d in decided)})
         return out
@@ -246,32 +384,114 @@ class FlagStore:
     def has_flag(self, incident_id: str) -> bool:
         return self.con.execute("SELECT 1 FROM flags WHERE incident_id = ?", (incident_id,)).fetchone() is not None
 
-    def reviews(self) -> list[sqlite3.Row]:
-        return self.con.execute("SELECT * FROM reviews ORDER BY id").fetchall()
+    def reviews(self, incident_id: str | None = None) -> list[sqlite3.Row]:
+        """Every decision (of one incident, if given) in the order recorded; copies in older stores left out."""
+        where, args = "duplicate_of IS NULL", ()
+        if incident_id is not None:
+            where, args = where + " AND incident_id = ?", (incident_id,)
+        return self.con.execute(f"SELECT * FROM reviews WHERE {where} ORDER BY id", args).fetchall()
+
+    def decisions(self) -> list[sqlite3.Row]:
+        """Every decision with what the flag it decides predicted: `predicted_label`, `confidence`, `band`
+        and `audit_sample_id` (set for a decision on an audit sample)."""
+        return self.con.execute(
+            "SELECT r.*, f.label AS predicted_label, f.confidence, f.band, f.audit_sample_id FROM reviews r "
+            "LEFT JOIN flags f ON f.id = r.flag_id WHERE r.duplicate_of IS NULL ORDER BY r.id").fetchall()
 
     def status_counts(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT status, COUNT(*) FROM flags GROUP BY status").fetchall())
 
-    def decided_flags(self) -> list[sqlite3.Row]:
-        """Each reviewed flag with its first decision."""
-        return self.con.execute(
-            "SELECT f.confidence, f.band, f.label AS flagged, r.outcome, r.label FROM reviews r "
-            "JOIN flags f ON f.id = r.flag_id WHERE f.audit_sample_id IS NULL "
-            "AND r.id = (SELECT MIN(id) FROM reviews WHERE flag_id = f.id)"
-        ).fetchall()
+    def decided_flags(self) -> list[dict]:
+        """Each reviewed flag (not of an audit sample) with the decision that counts (`first_decisions`)."""
+        return [{"confidence": d["confidence"], "band": d["band"], "flagged": d["predicted_label"],
+                 "outcome": d["outcome"], "label": d["label"]}
+                for d in first_decisions(current_decisions(self.decisions())) if d["audit_sample_id"] is None]
 
 
-def check_review(incident_id: str, outcome: str, label: str | None, reviewer: str) -> None:
+@dataclass
+class Recorded:
+    """What recording one decision did: `added`; `redecided` (added, and the reviewer had decided this flag
+    before: the earlier decision stays as history, the latest counts); `skipped` (already recorded)."""
+
+    id: int
+    status: str
+
+
+@dataclass
+class ImportSummary:
+    added: int = 0
+    redecided: int = 0
+    skipped: int = 0
+
+    def count(self, status: str) -> None:
+        if status == "skipped":
+            self.skipped += 1
+        else:
+            self.added += 1
+            self.redecided += status == "redecided"
+
+
+def decision_time(value: str | None) -> datetime | None:
+    """An ISO 8601 date or date and time as a naive UTC datetime, or None if it is not one.
+
+    A time without an offset is taken as UTC, as the tool writes its own; a date alone is its midnight.
+    """
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def latest_first_key(row) -> tuple:
+    """Orders one reviewer's decisions on a flag: by reviewed_at, then as recorded (a time that does not
+    parse, in a store from before times were checked, sorts first)."""
+    return decision_time(row["reviewed_at"]) or datetime.min, row["id"]
+
+
+def current_decisions(reviews: Iterable) -> list:
+    """Each reviewer's latest decision on each flag, in the order of the reviewer's first decision on it.
+
+    A reviewer's re-decision replaces their earlier one in every count; the earlier one stays as history.
+    """
+    by_flag_reviewer: dict[tuple, list] = {}
+    for r in reviews:
+        by_flag_reviewer.setdefault((r["flag_id"], r["reviewer"]), []).append(r)
+    return [max(group, key=latest_first_key) for group in by_flag_reviewer.values()]
+
+
+def first_decisions(current: Iterable) -> list:
+    """Of `current_decisions`, the one per flag that counts for precision and audits: the first reviewer's.
+    A second reviewer's decision on the same flag is a check of it (reviewer agreement)."""
+    first: dict = {}
+    for d in current:
+        first.setdefault(d["flag_id"], d)
+    return list(first.values())
+
+
+def check_review(incident_id: str, outcome: str, label: str | None, reviewer: str, *,
+                 reviewed_at: str | None = None) -> None:
+    """Refuses a decision that is not on the reviews contract; `reviewed_at` None: it will be now."""
     if not incident_id:
         raise InputError(None, None, "a review needs an incident_id")
     if outcome not in OUTCOMES:
         raise InputError(None, None, f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}")
-    if outcome == "crime" and (label is None or label == NONE):
-        raise InputError(None, None, "outcome crime needs --label, one of: " + ", ".join(LABELS[:-1]))
     if label is not None and label not in LABELS:
         raise InputError(None, None, f"label {label!r} is not one of: {', '.join(LABELS)}")
+    if outcome == "crime" and (label is None or label == NONE):
+        raise InputError(None, None, "outcome crime needs --label, one of: " + ", ".join(LABELS[:-1]))
+    if outcome != "crime" and label is not None:
+        # It used to be dropped without a word: a reviewer who typed a label meant something by it.
+        raise InputError(None, None, f"a label goes only with outcome crime (the offence confirmed); outcome "
+                                     f"{outcome} takes no label")
     if not reviewer or not reviewer.strip():
         raise InputError(None, None, "a review needs a reviewer")
+    if reviewed_at is not None and decision_time(reviewed_at) is None:
+        shown = reviewed_at if len(reviewed_at) <= 40 else reviewed_at[:40] + "..."
+        raise InputError(None, None, f"reviewed_at {shown!r} is not an ISO 8601 date or time "
+                                     "(e.g. 2026-11-26 or 2026-11-26T09:30:00Z)")
 
 
 def _insert_flag(con, incident, digest: str, flag: dict, *, status: str = "open", audit_sample_id=None) -> None:
@@ -287,11 +507,22 @@ def _insert_flag(con, incident, digest: str, flag: dict, *, status: str = "open"
     )
 
 
-def _insert_review(con, incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) -> int:
-    """A decision is a new row; the flag it decides leaves the open queue."""
+def _insert_review(con, incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) -> Recorded:
+    """A decision is a new row unless it is already recorded; the flag it decides leaves the open queue."""
+    same = con.execute("SELECT id, label, note FROM reviews WHERE flag_id IS ? AND reviewer = ? AND outcome = ? "
+                       "AND reviewed_at = ? AND duplicate_of IS NULL",
+                       (flag_id, reviewer, outcome, reviewed_at)).fetchone()
+    if same is not None:
+        if (same["label"], same["note"] or None) == (label, note or None):
+            return Recorded(same["id"], "skipped")
+        # Two versions of one decision: which is right cannot be told, and skipping would lose one.
+        raise InputError(None, None, f"{reviewer!r} decided {incident_id!r} {outcome} at {reviewed_at} already, "
+                                     "with another label or note; a new decision needs its own reviewed_at")
+    before = con.execute("SELECT 1 FROM reviews WHERE flag_id IS ? AND reviewer = ? AND duplicate_of IS NULL",
+                         (flag_id, reviewer)).fetchone()
     cur = con.execute(
         "INSERT INTO reviews (incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) "
         "VALUES (?,?,?,?,?,?,?,?)", (incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source))
     con.execute("UPDATE flags SET status = 'decided', closed_at = COALESCE(closed_at, ?) "
                 "WHERE incident_id = ? AND status = 'open'", (now(), incident_id))
-    return cur.lastrowid
+    return Recorded(cur.lastrowid, "redecided" if before else "added")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from classifier.model_versions import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
@@ -29,6 +30,7 @@ from classifier.model import manifest_settings
 from classifier.pipeline.ruleset import RuleSet
 from classifier.scoring.scorers import ModelScorer
 from classifier.review.decisions import read_decisions
+from classifier.review.store import decision_time
 from classifier.training.train import analyse_texts, train_model
 
 MAX_F1_DROP = 0.01
@@ -59,11 +61,13 @@ def holdout(incident_id: str, share: float) -> bool:
 
 def reviewed_examples(path: Path, store, *, encoding: str = "utf-8") -> list[tuple[str, str, str]]:
     """(incident_id, text, label) per reviewed incident, its latest decision winning; text from the store."""
-    latest: dict[str, tuple[str, dict, int]] = {}
+    latest: dict[str, tuple[datetime, dict, int]] = {}
     for line, row in read_decisions(path, encoding=encoding):
+        # As instants, not strings: "2026-11-26T10:30:00+01:00" is before "2026-11-26T10:00:00Z".
+        when = decision_time(row["reviewed_at"])
         known = latest.get(row["incident_id"])
-        if known is None or row["reviewed_at"] >= known[0]:
-            latest[row["incident_id"]] = (row["reviewed_at"], row, line)
+        if known is None or when >= known[0]:
+            latest[row["incident_id"]] = (when, row, line)
     examples = []
     for incident_id, (_, row, line) in latest.items():
         flag = store.latest_flag(incident_id)
