@@ -9,17 +9,21 @@ import click
 
 from classifier.pipeline.ruleset import is_excluded
 from classifier.review.marks import evidence_pieces
+from classifier.scoring.model_terms import describe, is_model_item
 
 CONFIDENCE_BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01))
 
 
 def render_flag(flag, reviews, *, colour: bool = True) -> str:
-    """The log with every cue highlighted (counting cues bold, excluded ones dim) and the triggers named."""
+    """The log with every cue highlighted (counting cues bold, excluded ones dim) and the triggers named; the
+    model's terms (evidence of kind `model`) underlined, or in {{ }} without colour."""
     text = flag["text"]
     evidence = json.loads(flag["evidence"])
     out = []
     for piece, item in evidence_pieces(text, evidence):
-        if item is not None:
+        if item is not None and is_model_item(item):
+            piece = click.style(piece, fg="cyan", underline=True) if colour else f"{{{{{piece}}}}}"
+        elif item is not None:
             excluded = is_excluded(item["context"])
             if colour:
                 piece = click.style(piece, fg="yellow" if excluded else "red", bold=not excluded, dim=excluded)
@@ -38,6 +42,9 @@ def render_flag(flag, reviews, *, colour: bool = True) -> str:
         "evidence:",
     ]
     for e in evidence:
+        if is_model_item(e):
+            lines.append(f"  [model] {describe(e)} -> {e['label']}: {e['text']!r}")
+            continue
         state = "excluded" if is_excluded(e["context"]) else "counts"
         triggers = "; ".join(f"{t['category']} by {t['rule']} ({t['text']!r})" for t in e.get("triggers", []))
         lines.append(f"  [{state}] {e['rule']} -> {e['label']}: {e['text']!r}" + (f"  [{triggers}]" if triggers else ""))
