@@ -57,18 +57,25 @@ class FieldSelector(BaseEstimator, TransformerMixin):
 
 
 def _normalise_roles(text: str) -> str:
-    out = []
-    for word in text.split():
+    return " ".join(word for word, _, _ in normalised_words(text.split()))
+
+
+def normalised_words(words: list[str]) -> list[tuple[str, int, int]]:
+    """The words with person and role words as one token and determiners dropped (`FieldSelector` with
+    `normalise_roles`), each with the index in `words` of the first and the last word it stands for."""
+    out: list[tuple[str, int, int]] = []
+    for i, word in enumerate(words):
         prefix, bare = (word[:4], word[4:]) if word.startswith(("neg_", "hyp_")) else ("", word)
         bare = bare.lower()
         if bare in DROPPED_WORDS:
             continue
         if bare in PERSON_WORDS:
             word = prefix + PERSON
-            if out and out[-1] == word:
+            if out and out[-1][0] == word:
+                out[-1] = (word, out[-1][1], i)
                 continue  # "male subject", "the victim's partner": one person, one token
-        out.append(word)
-    return " ".join(out)
+        out.append((word, i, i))
+    return out
 
 
 class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
@@ -83,14 +90,18 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
         self.use_rule_probabilities = use_rule_probabilities
         self.use_floor = use_floor
 
+    def cue_keys(self, cue: dict) -> list[str]:
+        """The features one cue of an analysis record counts towards."""
+        keys = [f"{cue['label']}|{cue['kind']}|{cue['state']}"]
+        if self.use_rule_ids:
+            keys.append(f"rule={cue['rule']}|{cue['state']}")
+        keys.extend(f"{cue['label']}|{d}" for d in cue["described"])
+        return keys
+
     def _features(self, record) -> dict:
         features: dict[str, float] = {}
         for cue in record["cues"]:
-            keys = [f"{cue['label']}|{cue['kind']}|{cue['state']}"]
-            if self.use_rule_ids:
-                keys.append(f"rule={cue['rule']}|{cue['state']}")
-            keys.extend(f"{cue['label']}|{d}" for d in cue["described"])
-            for key in keys:
+            for key in self.cue_keys(cue):
                 features[key] = features.get(key, 0.0) + 1.0
         features = {k: float(np.log1p(v)) for k, v in features.items()}
         if self.use_rule_probabilities:

@@ -112,10 +112,18 @@ def scan(incidents: Iterable[Incident | dict], crimes: dict[str, list[CrimeRecor
     low, likely = flag_thresholds(getattr(scorer, "manifest", None), threshold, target_recall)
     flagger = Flagger(scorer.rules, threshold=low, likely=likely)
     crimes = crimes or {}
-    for incident, score in scorer.score(_as_incident(x, n) for n, x in enumerate(incidents, start=1)):
-        flag = flagger(incident, score, crimes.get(incident.incident_id, []))
-        if flag is not None:
-            yield flag
+    # A flag the model raises with no rule cue explains itself (the model's terms), at this scan's threshold.
+    explained_from = getattr(scorer, "model_evidence_from", None)
+    if explained_from is not None:
+        scorer.model_evidence_from = low
+    try:
+        for incident, score in scorer.score(_as_incident(x, n) for n, x in enumerate(incidents, start=1)):
+            flag = flagger(incident, score, crimes.get(incident.incident_id, []))
+            if flag is not None:
+                yield flag
+    finally:
+        if explained_from is not None:
+            scorer.model_evidence_from = explained_from
 
 
 def _as_incident(item: Incident | dict, line: int) -> Incident:
@@ -221,6 +229,7 @@ def scan_files(incidents: Path, crimes: Path, output: str, *, scoring, encoding:
     else:
         files = [incidents]
     threshold, likely = flag_thresholds(scoring.manifest, threshold, target_recall)
+    scoring.flag_from(threshold)
     rejects_target = rejects or rejects_beside(output, incidents)
     settings = {"model": scoring.model_name, "rules": scoring.rules.version, "threshold": threshold,
                 "likely": likely, "encoding": encoding, "rejects": rejects_target,

@@ -8,6 +8,7 @@ output of one.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from collections import deque
@@ -39,6 +40,8 @@ class ScorerSpec:
 
     rules_path: Path | None
     model_folder: Path | None
+    # Where a scan flags below the model's threshold: the model's terms are evidence from there (ModelScorer).
+    model_evidence_from: float | None = None
 
     def build(self, rules: RuleSet | None = None):
         from classifier.pipeline.ruleset import load_rules
@@ -47,7 +50,7 @@ class ScorerSpec:
         rules = rules or load_rules(self.rules_path)
         if self.model_folder is None:
             return RuleScorer(rules)
-        return ModelScorer(rules, self.model_folder)
+        return ModelScorer(rules, self.model_folder, model_evidence_from=self.model_evidence_from)
 
 
 class Scoring:
@@ -75,6 +78,13 @@ class Scoring:
         else:
             _, self.manifest = verify_model(spec.model_folder, rules_version=self.rules.version)
             self.model_name = self.manifest["version"]
+
+    def flag_from(self, threshold: float) -> None:
+        """Flags will be raised from `threshold`: a log the model raises there with no active rule cue gets the
+        model's terms as evidence even below the model's own threshold."""
+        self.spec = dataclasses.replace(self.spec, model_evidence_from=threshold)
+        if self._local is not None and hasattr(self._local, "model_evidence_from"):
+            self._local.model_evidence_from = threshold
 
     def score(self, incidents: Iterable[Incident]) -> Iterator[tuple[Incident, dict]]:
         if self._local is not None:

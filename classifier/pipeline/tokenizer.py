@@ -44,11 +44,13 @@ def tidy(text: str) -> tuple[str, list[int] | None]:
     return "".join(out), origin
 
 
-def source_span(doc: Doc, start: int, end: int) -> tuple[int, int, str]:
-    """(start, end, text) in the text as given of the characters start:end of the doc's (tidied) text."""
+def source_span(doc: Doc, start: int, end: int, doc_text: str | None = None) -> tuple[int, int, str]:
+    """(start, end, text) in the text as given of the characters start:end of the doc's (tidied) text.
+
+    doc_text: `doc.text`, if already at hand (it is made anew from the tokens at every call)."""
     source = doc.user_data.get(SOURCE_KEY)
     if source is None:
-        return start, end, doc.text[start:end]
+        return start, end, (doc.text if doc_text is None else doc_text)[start:end]
     text, origin = source
     start, end = origin[start], origin[end - 1] + 1
     return start, end, text[start:end]

@@ -8,6 +8,7 @@ import json
 from classifier.clock import now
 from classifier.pipeline.ruleset import is_excluded
 from classifier.review.marks import evidence_pieces
+from classifier.scoring.model_terms import describe, is_model_item
 
 STYLE = """
 body{font-family:system-ui,Segoe UI,Arial,sans-serif;margin:1.5em;color:#222;max-width:70em}
@@ -16,6 +17,7 @@ h1{font-size:1.4em} .meta{color:#555;font-size:.9em}
 .flag h2{font-size:1.05em;margin:0 0 .3em} .likely{border-left:6px solid #b00020} .review{border-left:6px solid #e0a000}
 pre{white-space:pre-wrap;background:#fafafa;padding:.6em;border-radius:4px;font-size:.92em}
 mark.cue{background:#ffd6d6;font-weight:bold;padding:0 .1em} mark.excluded{background:#eee;color:#777;text-decoration:line-through}
+mark.model{background:#dcebff;border-bottom:2px dotted #3060a0;padding:0 .1em}
 table{border-collapse:collapse;font-size:.88em} td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left}
 .filter{margin:.5em 0} label{margin-right:1em}
 """
@@ -31,6 +33,10 @@ def highlight(text: str, evidence: list[dict]) -> str:
     for piece, e in evidence_pieces(text, evidence):
         if e is None:
             out.append(html.escape(piece))
+            continue
+        if is_model_item(e):
+            out.append(f'<mark class="model" title="{html.escape(describe(e) + " -> " + e["label"])}">'
+                       f'{html.escape(piece)}</mark>')
             continue
         title = f"{e['rule']} -> {e['label']}" + (f" ({', '.join(e['context'])})" if e["context"] else "")
         out.append(f'<mark class="{"excluded" if is_excluded(e["context"]) else "cue"}" title="{html.escape(title)}">'
@@ -56,7 +62,7 @@ def render_report(flags, *, title: str = "Open flags") -> str:
         evidence = json.loads(f["evidence"])
         rows = "".join(
             f"<tr><td>{html.escape(e['rule'])}</td><td>{html.escape(e['label'])}</td><td>{html.escape(e['text'])}</td>"
-            f"<td>{html.escape(', '.join(e['context']) or 'counts')}</td>"
+            f"<td>{html.escape(describe(e) if is_model_item(e) else ', '.join(e['context']) or 'counts')}</td>"
             f"<td>{html.escape('; '.join(t['rule'] + ': ' + t['text'] for t in e.get('triggers', [])))}</td></tr>"
             for e in evidence
         )

@@ -11,6 +11,7 @@ import click
 from classifier.pipeline.ruleset import is_excluded
 from classifier.review.marks import evidence_pieces
 from classifier.review.store import current_decisions
+from classifier.scoring.model_terms import describe, is_model_item
 
 CONFIDENCE_BANDS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01))
 
@@ -32,7 +33,8 @@ def one_line(text: str | None) -> str:
 
 
 def render_flag(flag, reviews, *, colour: bool = True) -> str:
-    """The log with every cue highlighted (counting cues bold, excluded ones dim) and the triggers named.
+    """The log with every cue highlighted (counting cues bold, excluded ones dim) and the triggers named; the
+    model's terms (evidence of kind `model`) underlined, or in {{ }} without colour.
 
     Control characters in the log and the other stored values are removed (newlines and tabs kept), so a log
     cannot drive the reviewer's terminal; only this function's own colours reach it.
@@ -43,7 +45,9 @@ def render_flag(flag, reviews, *, colour: bool = True) -> str:
     for piece, item in evidence_pieces(text, evidence):
         # Cut first, clean after: the evidence offsets index the stored text.
         piece = printable(piece)
-        if item is not None:
+        if item is not None and is_model_item(item):
+            piece = click.style(piece, fg="cyan", underline=True) if colour else f"{{{{{piece}}}}}"
+        elif item is not None:
             excluded = is_excluded(item["context"])
             if colour:
                 piece = click.style(piece, fg="yellow" if excluded else "red", bold=not excluded, dim=excluded)
@@ -63,6 +67,9 @@ def render_flag(flag, reviews, *, colour: bool = True) -> str:
         "evidence:",
     ]
     for e in evidence:
+        if is_model_item(e):
+            lines.append(f"  [model] {one_line(describe(e))} -> {e['label']}: {one_line(e['text'])!r}")
+            continue
         state = "excluded" if is_excluded(e["context"]) else "counts"
         triggers = "; ".join(f"{t['category']} by {t['rule']} ({one_line(t['text'])!r})" for t in e.get("triggers", []))
         lines.append(f"  [{state}] {e['rule']} -> {e['label']}: {one_line(e['text'])!r}"

@@ -31,14 +31,24 @@ def _excluded_cue_tokens(doc: Doc) -> dict[int, str]:
     return marks
 
 
-def analyse(doc: Doc) -> dict:
+def marked_words(doc: Doc) -> list[tuple[str, int]]:
+    """The words of the record's `marked` text, each with the index of the doc token it was made from.
+
+    `marked` is these words joined by spaces; the index lets what the model read of a log be found in the text
+    (classifier.scoring.model_terms).
+    """
     words = []
     excluded = _excluded_cue_tokens(doc)
     for token in doc:
         if token.is_space or token.is_punct:
             continue
         prefix = SCOPE_PREFIX.get(token._.scope) or excluded.get(token.i, "")
-        words.append(prefix + (token.lemma_ or token.lower_))
+        words.append((prefix + (token.lemma_ or token.lower_), token.i))
+    return words
+
+
+def analyse(doc: Doc) -> dict:
+    words = [word for word, _ in marked_words(doc)]
     cues = []
     for e in doc._.evidence:
         excluded = excluded_by(e["context"])

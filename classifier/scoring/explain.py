@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from classifier.scoring.analysis import analyse
+from classifier.scoring.model_terms import describe, is_model_item
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
 from classifier.pipeline.tokenizer import source_span
@@ -56,4 +57,14 @@ def explain_text(scorer, text: str) -> str:
         out.append(f"  {name}: {record['label']}  confidence {record['confidence']:.3f} "
                    f"(threshold {threshold:.3f}){decided}")
         out.append("    " + "  ".join(f"{label} {record['probabilities'][label]:.3f}" for label in LABELS))
+    if scorer is not rule_scorer:
+        in_evidence = any(is_model_item(e) for e in verdicts[-1][1]["evidence"])
+        out.append("MODEL TERMS (what pulls this log toward an offence: log-odds beyond a typical log)")
+        terms = scorer.model_terms([doc])[0]
+        for e in terms:
+            out.append(f"  {describe(e)}: {e['text']!r} at {e['start']}-{e['end']}, entry {e['entry']}")
+        if not terms:
+            out.append("  (none)")
+        out.append("  in the evidence: " + ("yes, the model decided and no rule cue counts" if in_evidence
+                                            else "no, only where the model decides and no rule cue counts"))
     return "\n".join(out)

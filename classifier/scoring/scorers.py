@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterable, Iterator
 
@@ -12,7 +13,7 @@ from classifier.scoring.floor import apply_floor
 from classifier.io.readers import Incident
 from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
 from classifier.pipeline import build_pipeline
-from classifier.pipeline.ruleset import RuleSet
+from classifier.pipeline.ruleset import RuleSet, is_excluded
 
 # With the rules alone an incident is an offence at this confidence, and `likely` from RULES_ONLY_LIKELY.
 RULES_ONLY_THRESHOLD = 0.5
@@ -81,7 +82,7 @@ def score_record(incident_id: str, doc: Doc, model: str, probabilities: dict[str
     probabilities = {label: round(raw[label], 6) for label in LABELS}
     # Rounding can leave the sum a hair off 1; the contract says they sum to 1. The residue goes on the most
     # probable offence label, not on `none`, so the confidence (which a threshold is compared with) is exact.
-    top = max(OFFENCE_LABELS, key=lambda name: (probabilities[name], SEVERITY[name]))
+    top = likeliest_offence(probabilities)
     probabilities[top] = round(probabilities[top] + 1.0 - sum(probabilities.values()), 6)
     confidence = round(1.0 - probabilities[NONE], 6)
     label = top if confidence >= threshold else NONE
@@ -99,9 +100,14 @@ def score_record(incident_id: str, doc: Doc, model: str, probabilities: dict[str
 
 
 class ModelScorer:
-    """Scores incidents with a trained model version; the rule pipeline supplies features and evidence."""
+    """Scores incidents with a trained model version; the rule pipeline supplies features and evidence.
 
-    def __init__(self, rules: RuleSet, folder, *, batch_size: int = 256):
+    A log the model raises with no active rule cue also gets the model's top terms as evidence (kind `model`,
+    classifier.scoring.model_terms): from the flag threshold, or from `model_evidence_from` where a scan flags
+    below it.
+    """
+
+    def __init__(self, rules: RuleSet, folder, *, batch_size: int = 256, model_evidence_from: float | None = None):
         from classifier.model_versions import load_model
 
         self.rules = rules
@@ -113,6 +119,14 @@ class ModelScorer:
         marks = self.manifest["thresholds"]
         self.threshold = marks["review"]
         self.floor_confidence = marks.get("floor_confidence", 1.0)
+        self.model_evidence_from = self.threshold if model_evidence_from is None else model_evidence_from
+
+    @functools.cached_property
+    def terms(self):
+        """The model's terms of a log (classifier.scoring.model_terms.ModelTerms), made when first needed."""
+        from classifier.scoring.model_terms import ModelTerms
+
+        return ModelTerms(self.estimator)
 
     def score(self, incidents: Iterable[Incident]) -> Iterator[tuple[Incident, dict]]:
         batch: list[tuple[Incident, Doc]] = []
@@ -128,16 +142,24 @@ class ModelScorer:
         records = self.score_docs([doc for _, doc in batch], [incident.incident_id for incident, _ in batch])
         yield from zip((incident for incident, _ in batch), records)
 
-    def model_proba(self, records: list[dict]) -> np.ndarray:
-        """The trained model's own probabilities (columns in LABELS order) for analysis records, before the floor."""
+    def model_features(self, records: list[dict]):
+        """The model's features of analysis records: what its classifier reads (and model_terms explains)."""
+        return self.estimator.named_steps["features"].transform(records)
+
+    def model_proba(self, records: list[dict], features=None) -> np.ndarray:
+        """The trained model's own probabilities (columns in LABELS order) for analysis records, before the floor.
+
+        features: `model_features(records)`, if already made."""
         from classifier.evaluation.labelled import label_columns
 
-        return label_columns(self.classes, self.estimator.predict_proba(records))
+        if features is None:
+            features = self.model_features(records)
+        return label_columns(self.classes, self.estimator.named_steps["classify"].predict_proba(features))
 
-    def final_proba(self, records: list[dict]) -> tuple[np.ndarray, list[str]]:
+    def final_proba(self, records: list[dict], features=None) -> tuple[np.ndarray, list[str]]:
         """The probabilities a score carries (the model's, held up by the rule floor) and who decided."""
         rule_proba = np.array([[r["rule_probabilities"][label] for label in LABELS] for r in records])
-        return apply_floor(self.model_proba(records), rule_proba, [r["floor"] for r in records],
+        return apply_floor(self.model_proba(records, features), rule_proba, [r["floor"] for r in records],
                            threshold=self.threshold, confidence=self.floor_confidence)
 
     def score_docs(self, docs: list[Doc], incident_ids: list[str] | None = None) -> list[dict]:
@@ -146,10 +168,36 @@ class ModelScorer:
 
         if not docs:
             return []
-        proba, decided = self.final_proba([analyse(doc) for doc in docs])
+        records = [analyse(doc) for doc in docs]
+        features = self.model_features(records)
+        proba, decided = self.final_proba(records, features)
         ids = incident_ids or ["-"] * len(docs)
-        return [
+        scores = [
             score_record(i, doc, self.model_name, dict(zip(LABELS, map(float, row))), threshold=self.threshold,
                          decided_by=by)
             for i, doc, row, by in zip(ids, docs, proba, decided)
         ]
+        # A log the model raises that no active cue supports: its evidence says which of the model's terms did.
+        rows = [k for k, (score, by) in enumerate(zip(scores, decided))
+                if by in ("model", "none") and score["confidence"] >= min(self.threshold, self.model_evidence_from)
+                and not any(not is_excluded(e["context"]) for e in score["evidence"])]
+        if rows:
+            found = self.terms.evidence([docs[k] for k in rows], [records[k] for k in rows], features[rows],
+                                        [likeliest_offence(scores[k]["probabilities"]) for k in rows])
+            for k, items in zip(rows, found):
+                scores[k]["evidence"] = [*scores[k]["evidence"], *items]
+        return scores
+
+    def model_terms(self, docs: list[Doc]) -> list[list[dict]]:
+        """The model's top terms of each doc, whoever decided it (for `explain`)."""
+        from classifier.scoring.analysis import analyse
+
+        records = [analyse(doc) for doc in docs]
+        proba = self.model_proba(records, features := self.model_features(records))
+        labels = [likeliest_offence(dict(zip(LABELS, row))) for row in proba]
+        return self.terms.evidence(docs, records, features, labels)
+
+
+def likeliest_offence(probabilities: dict[str, float]) -> str:
+    """The most probable offence label (the more serious on a tie): a score's label when it is flagged."""
+    return max(OFFENCE_LABELS, key=lambda name: (probabilities[name], SEVERITY[name]))
