@@ -2,23 +2,139 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
 import sys
+import traceback
 from collections import Counter
 from pathlib import Path
 
 import click
 
 from classifier import __version__
-from classifier.batch.scan import SettingsError
-from classifier.errors import InputError, ModelError, RuleError
+from classifier.errors import SettingsError, UserError
 from classifier.io.readers import read_incidents
 from classifier.io.writers import RecordWriter
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
+# The exit codes (README, "Exit codes"). A stop by a signal exits 128 + its number, as a shell reports it.
+OK, USER_ERROR, INTERNAL_ERROR = 0, 1, 2
+# Set to 1 to print the traceback of an internal error (it may hold incident text, so it is off by default).
+DEBUG_VARIABLE = "INCIDENT_CLASSIFIER_DEBUG"
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+
+class InternalError(click.ClickException):
+    """An exception this tool did not expect: a fault in it, not in the user's input."""
+
+    exit_code = INTERNAL_ERROR
+
+    def __init__(self, exc: BaseException):
+        # The type and where it was raised, never str(exc): an exception's message may quote incident text.
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = [f for f in frames if f"{os.sep}classifier{os.sep}" in f.filename] or frames
+        where = ""
+        if ours:
+            path = ours[-1].filename
+            where = f" at {path[path.rfind(f'{os.sep}classifier{os.sep}') + 1:]}:{ours[-1].lineno}"
+        super().__init__(f"internal error: {type(exc).__name__}{where}; this is a fault in incident-classifier, "
+                         f"please report it (set {DEBUG_VARIABLE}=1 to print the traceback)")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: ends the run as Ctrl-C does, so files are tidied and partial outputs kept for --resume."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def user_errors(func):
+    """The one converter from an exception to what the user sees: one line and an exit code, never a traceback.
+
+    A `UserError` (input, rules, model, settings) and click's usage errors exit 1; any other exception is an
+    internal error: one line naming its type and where, and exit 2. Applied to every command and, by the
+    command group, around click's parsing of the command line.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SettingsError as exc:
+            raise _usage_error(click.UsageError(str(exc))) from None
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+        except click.UsageError as exc:
+            raise _usage_error(exc)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:
+            # The reader of standard output went away (`| head`): nothing left to say to it.
+            sys.stderr.close()
+        except Exception as exc:  # noqa: BLE001  (the point: no exception leaves as a traceback)
+            if os.environ.get(DEBUG_VARIABLE) == "1":
+                traceback.print_exc()
+            raise InternalError(exc) from exc
+
+    return wrapper
+
+
+def _usage_error(exc: click.UsageError) -> click.UsageError:
+    # click exits 2 on a usage error; here 2 means a fault of the tool, and a wrong command line is the user's.
+    exc.exit_code = USER_ERROR
+    return exc
+
+
+@contextlib.contextmanager
+def _signals_end_the_run():
+    """SIGTERM and SIGHUP raise Terminated, so that `finally` blocks run: temporary copies removed, outputs
+    aborted or (with a checkpoint) kept for --resume. Handlers are put back afterwards."""
+
+    def stop(signum, frame):
+        raise Terminated(signum)
+
+    installed = {}
+    try:
+        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if signum is not None:
+                installed[signum] = signal.signal(signum, stop)
+    except ValueError:
+        pass  # not the main thread: the caller owns the signals
+    try:
+        yield
+    finally:
+        for signum, previous in installed.items():
+            signal.signal(signum, previous)
+
+
+class CommandLine(click.Group):
+    """The command group: every run of every command ends through `user_errors`, so the exit code always means
+    the same (0 done, 1 the user's input or command line, 2 a fault of the tool, 128 + N stopped by signal N)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        with _signals_end_the_run():
+            try:
+                result = user_errors(super().main)(args, prog_name, complete_var, False, **extra)
+            except click.ClickException as exc:
+                exc.show()
+                sys.exit(exc.exit_code)
+            except click.Abort as exc:
+                stop = exc.__cause__
+                if isinstance(stop, Terminated):
+                    click.echo(f"stopped by {signal.Signals(stop.signum).name}", err=True)
+                    sys.exit(128 + stop.signum)
+                click.echo("interrupted" if isinstance(stop, KeyboardInterrupt) else "Aborted!", err=True)
+                sys.exit(128 + signal.SIGINT if isinstance(stop, KeyboardInterrupt) else USER_ERROR)
+        # click gives the code of an explicit exit (--help, --version), else what the command returned.
+        sys.exit(result if isinstance(result, int) else OK)
+
+
+@click.group(cls=CommandLine, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="incident-classifier")
 def cli():
     """Find violent and sexual offences in incident logs that have no crime record.
@@ -27,23 +143,6 @@ def cli():
     Counting Rules families this tool covers, and flags the ones no linked crime record covers, each with
     the words, the rule and the context that raised it.
     """
-
-
-def user_errors(func):
-    """Turn a user's mistake into a one-line error and a non-zero exit, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (InputError, RuleError, ModelError) as exc:
-            raise click.ClickException(str(exc)) from None
-        except SettingsError as exc:
-            raise click.UsageError(str(exc)) from None
-        except BrokenPipeError:
-            sys.stderr.close()
-
-    return wrapper
 
 
 def rules_option(func):

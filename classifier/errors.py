@@ -1,11 +1,20 @@
-"""Errors a user can act on: each names the file, the line and what is wrong."""
+"""Errors a user can act on: each names the file, the line and what is wrong.
+
+Every failure that a user, a file or a setting can cause is a `UserError`. The command line turns one into
+a single line and exit code 1 (`classifier.cli.user_errors`); any other exception is a fault of this tool
+(exit code 2). Messages never quote incident text.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-class InputError(Exception):
+class UserError(Exception):
+    """A failure the user can fix (input, rules, model, settings): one line, exit code 1."""
+
+
+class InputError(UserError):
     """Unusable input. The message never quotes incident text."""
 
     def __init__(self, path: str | Path | None, line: int | None, problem: str):
@@ -23,9 +32,13 @@ class InputError(Exception):
         return f"{where}: {self.problem}"
 
 
-class RuleError(Exception):
+class RuleError(UserError):
     """A rule file that does not validate: names the file, the line and the bad value."""
 
 
-class ModelError(Exception):
+class ModelError(UserError):
     """A model artefact that cannot be used."""
+
+
+class SettingsError(UserError, ValueError):
+    """Settings that do not go together (a threshold and a target recall; --resume with Dask)."""

@@ -111,7 +111,7 @@ def test_resume_refuses_a_checkpoint_of_other_input(tmp_path):
 def test_resume_needs_an_output_file(tmp_path):
     result = CliRunner().invoke(cli, ["classify", str(SAMPLE / "incidents.csv"), "-o", "-", "--rules-only",
                                       "--resume"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "--resume needs an output file" in result.output
 
 

@@ -102,7 +102,7 @@ def test_unknown_outcome_is_refused_by_the_command(tmp_path, logs):
     _scan(tmp_path, logs)
     result = CliRunner().invoke(cli, ["review", "decide", "A", "--outcome", "maybe", "--reviewer", "a",
                                       "--db", str(tmp_path / "flags.sqlite")])
-    assert result.exit_code == 2 and "'maybe' is not one of 'crime', 'no_crime', 'already_recorded'" in result.output
+    assert result.exit_code == 1 and "'maybe' is not one of 'crime', 'no_crime', 'already_recorded'" in result.output
 
 
 def test_import_is_all_or_nothing_and_export_follows_the_contract(tmp_path, logs):

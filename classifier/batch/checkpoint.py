@@ -43,7 +43,12 @@ def finished_path(output: str | Path) -> Path:
 def file_fingerprint(path: str | Path | None) -> dict | None:
     if path is None:
         return None
-    stat = Path(path).stat()
+    try:
+        stat = Path(path).stat()
+    except FileNotFoundError:
+        raise InputError(path, None, "no such file") from None
+    except OSError as exc:
+        raise InputError(path, None, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
     return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 

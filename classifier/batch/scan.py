@@ -21,14 +21,11 @@ from pathlib import Path
 from classifier import __version__
 from classifier.batch.run import RunFinished
 from classifier.clock import now
+from classifier.errors import SettingsError
 from classifier.flags import crime_covers, make_flag
-from classifier.io.readers import CrimeRecord, Incident, read_crimes, read_incidents
+from classifier.io.readers import CrimeRecord, Incident, check_input, read_crimes, read_incidents
 from classifier.io.writers import FLAG_COLUMNS, SCORE_COLUMNS, STDOUT
 from classifier.pipeline.ruleset import RuleSet
-
-
-class SettingsError(ValueError):
-    """Settings that do not go together (a threshold and a target recall; --resume with Dask)."""
 
 
 def flag_thresholds(manifest: dict | None, threshold: float | None = None,
@@ -176,6 +173,16 @@ def open_run(*, command: str, output: str, columns: list[str], rejects_target: s
     return run
 
 
+def spill_beside(output: str) -> Path | None:
+    """Where a run keeps its temporary copy of rows that are not grouped by incident: `.NAME.grouping.sqlite`
+    beside the output, where the operator (and the next run, which replaces it) finds one a killed run left.
+    With output on stdout, the system's temporary folder (None)."""
+    if output == STDOUT:
+        return None
+    output_path = Path(output)
+    return output_path.with_name(f".{output_path.name}.grouping.sqlite")
+
+
 def rejects_beside(output: str, source: Path) -> str:
     """Where rows that cannot be used go by default: beside the output as NAME.rejects.jsonl."""
     # With output on stdout there is no output folder: the rejects go to the current one.
@@ -190,6 +197,8 @@ def classify_files(incidents: Path, output: str, *, scoring, encoding: str = "ut
 
     scoring: a `classifier.batch.workers.Scoring` (rules, model and worker processes, checked).
     """
+    # Every input is refused up front, before an output is started, with the readers' own words.
+    check_input(incidents)
     rejects_target = rejects or rejects_beside(output, incidents)
     settings = {"model": scoring.model_name, "rules": scoring.rules.version, "encoding": encoding,
                 "rejects": rejects_target}
@@ -201,8 +210,8 @@ def classify_files(incidents: Path, output: str, *, scoring, encoding: str = "ut
         return RunSummary(model=scoring.model_name, rules=scoring.rules.version, written=m["written"],
                           rejected=m["rejects"], rejects=rejects_target, scored=m["written"],
                           finished_at=m["finished_at"])
-    with run:
-        stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
+    with run, contextlib.closing(read_incidents(incidents, encoding=encoding, on_reject=run.on_reject,
+                                                on_total=run.on_total, spill_to=spill_beside(output))) as stream:
         for _, score in scoring.score(run.pending(stream)):
             run.out.write(score)
             run.done()
@@ -228,6 +237,8 @@ def scan_files(incidents: Path, crimes: Path, output: str, *, scoring, encoding:
         raise SettingsError("--scheduler needs --engine dask")
     else:
         files = [incidents]
+    for path in [*files, crimes]:
+        check_input(path)
     threshold, likely = flag_thresholds(scoring.manifest, threshold, target_recall)
     scoring.flag_from(threshold)
     rejects_target = rejects or rejects_beside(output, incidents)
@@ -262,7 +273,9 @@ def scan_files(incidents: Path, crimes: Path, output: str, *, scoring, encoding:
             client = stack.enter_context(client_for(scheduler, scoring.workers))
             scored = score_partitions(client, scoring.spec, files, encoding=encoding, on_reject=run.on_reject)
         else:
-            stream = read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total)
+            stream = stack.enter_context(contextlib.closing(
+                read_incidents(incidents, encoding=encoding, on_reject=run.on_reject, on_total=run.on_total,
+                               spill_to=spill_beside(output))))
             scored = scoring.score(run.pending(stream))
         for incident, score in scored:
             counts["scored"] += 1

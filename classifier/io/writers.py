@@ -7,10 +7,12 @@ position (`mark`) and can be reopened at one, so a run killed part-way can carry
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +21,16 @@ from classifier.errors import InputError
 from classifier.labels import LABELS
 
 STDOUT = "-"
+
+# JSON leaves these raw in a string, but Python's splitlines() and some other tools end a line at them: escaped,
+# a record stays on its one line for any reader (the value read back is the same).
+_LINE_BREAKS = re.compile("[\x85\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    if _LINE_BREAKS.search(text) is None:
+        return text
+    return _LINE_BREAKS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class RecordWriter:
@@ -43,15 +55,27 @@ class RecordWriter:
             folder = Path(self.target).resolve().parent
             if not folder.is_dir():
                 raise InputError(self.target, None, f"the folder {folder} does not exist")
-            if resumable:
-                self._tmp = str(partial_path(self.target))
-                if resume_at is None:
-                    self._fh = io.open(self._tmp, "w", encoding="utf-8", newline="")
+            with self._writing():
+                if resumable:
+                    self._tmp = str(partial_path(self.target))
+                    if resume_at is None:
+                        self._fh = io.open(self._tmp, "w", encoding="utf-8", newline="")
+                    else:
+                        self._reopen(*resume_at)
                 else:
-                    self._reopen(*resume_at)
-            else:
-                fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=f".{Path(self.target).name}.", suffix=".tmp")
-                self._fh = io.open(fd, "w", encoding="utf-8", newline="")
+                    fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=f".{Path(self.target).name}.",
+                                                     suffix=".tmp")
+                    self._fh = io.open(fd, "w", encoding="utf-8", newline="")
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """A full disk or a folder the user may not write to is the user's to fix: one line, naming the file."""
+        try:
+            yield
+        except BrokenPipeError:
+            raise  # standard output's reader went away; the command line ends quietly
+        except OSError as exc:
+            raise InputError(self.target, None, f"cannot write ({exc.strerror or type(exc).__name__})") from None
 
     def _reopen(self, offset: int, count: int) -> None:
         try:
@@ -70,39 +94,44 @@ class RecordWriter:
 
     def mark(self) -> tuple[int, int]:
         """Make everything written so far durable; (byte offset, records) to resume at."""
-        self._fh.flush()
-        if self._tmp is not None:
-            os.fsync(self._fh.fileno())
-        return self._fh.tell(), self.count
+        with self._writing():
+            self._fh.flush()
+            if self._tmp is not None:
+                os.fsync(self._fh.fileno())
+            return self._fh.tell(), self.count
 
     def write(self, record: dict) -> None:
-        if self.format == "jsonl":
-            self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        else:
-            flat = flatten(record)
-            if self._csv is None:
-                fields = self.columns or list(flat)
-                self._csv = csv.DictWriter(self._fh, fieldnames=fields, extrasaction="ignore")
-                self._csv.writeheader()
-            self._csv.writerow(flat)
+        with self._writing():
+            if self.format == "jsonl":
+                self._fh.write(_one_line(json.dumps(record, ensure_ascii=False)) + "\n")
+            else:
+                flat = flatten(record)
+                if self._csv is None:
+                    fields = self.columns or list(flat)
+                    self._csv = csv.DictWriter(self._fh, fieldnames=fields, extrasaction="ignore")
+                    self._csv.writeheader()
+                self._csv.writerow(flat)
         self.count += 1
 
     def close(self) -> None:
-        if self._tmp is None:
+        with self._writing():
+            if self._tmp is None:
+                self._fh.flush()
+                return
+            if self.format == "csv" and self._csv is None and self.columns:
+                csv.DictWriter(self._fh, fieldnames=self.columns).writeheader()
             self._fh.flush()
-            return
-        if self.format == "csv" and self._csv is None and self.columns:
-            csv.DictWriter(self._fh, fieldnames=self.columns).writeheader()
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        os.replace(self._tmp, self.target)
-        self._tmp = None
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            os.replace(self._tmp, self.target)
+            self._tmp = None
 
     def abort(self) -> None:
         if self._tmp is not None:
-            self._fh.close()
-            os.unlink(self._tmp)
+            # Closing flushes: on a full disk that fails too, and the half-written file must still go.
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            Path(self._tmp).unlink(missing_ok=True)
             self._tmp = None
 
     def __enter__(self) -> RecordWriter:
