@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from classifier.cli import cli
+from classifier.review.store import FlagStore
 
 from helpers import ROOT, read_jsonl, write_csv, write_jsonl
 
@@ -77,6 +78,7 @@ def test_deep_nesting_is_a_reject_in_incidents_and_crimes(tmp_path):
 def test_deep_nesting_in_review_import_is_one_line(tmp_path):
     reviews = tmp_path / "reviews.jsonl"
     reviews.write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    FlagStore(tmp_path / "flags.sqlite").close()  # only `scan --db` makes a store; import needs one
     result = invoke("review", "import", reviews, "--db", tmp_path / "flags.sqlite")
     assert one_line_error(result) == f"Error: {reviews}: line 1: values nested more than 64 levels deep"
 
@@ -255,5 +257,5 @@ def test_a_stopped_scan_of_ungrouped_rows_leaves_no_temporary_copy(tmp_path, sig
         resumed = subprocess.run([*command, "--resume"], cwd=work, env=env, capture_output=True, text=True)
         assert resumed.returncode == 0, resumed.stderr
         assert "resuming after" in resumed.stderr and "scanned 600 incidents" in resumed.stderr
-        assert sorted(os.listdir(work)) == ["flags.jsonl", "flags.rejects.jsonl"]
+        assert sorted(os.listdir(work)) == [".flags.jsonl.finished.json", "flags.jsonl", "flags.rejects.jsonl"]
         assert json.loads((work / output).read_text().splitlines()[0])["incident_id"]

@@ -158,14 +158,14 @@ def test_reviewed_at_must_be_an_iso_8601_date_or_time_and_is_stored_as_given(db,
 
 def test_every_label_option_takes_one_of_the_labels(db, tmp_path):
     for args in (["review", "queue"], ["report", "-o", tmp_path / "page.html"]):
-        result = invoke(*args, "--db", db, "--label", "assault", code=2)
+        result = invoke(*args, "--db", db, "--label", "assault", code=1)
         assert "Invalid value for '--label': 'assault' is not one of 'rape', 'other_sexual'" in result.output
     assert not (tmp_path / "page.html").exists()
     result = invoke("review", "decide", "A", "--outcome", "crime", "--label", "assault", "--reviewer", "ann",
                     "--db", db, code=1)
     assert "label 'assault' is not one of: rape, other_sexual" in result.output
     assert invoke("review", "queue", "--db", db, "--label", "violence_with_injury").stdout.splitlines()[1:] != []
-    result = invoke("review", "queue", "--db", db, "--since", "yesterday", code=2)
+    result = invoke("review", "queue", "--db", db, "--since", "yesterday", code=1)
     assert "'yesterday' is not an ISO 8601 date or time" in result.output
 
 
@@ -314,7 +314,7 @@ def test_queue_lists_with_a_header_as_text_json_or_csv(db):
     assert rows[0]["label"] == "violence_without_injury" and rows[0]["closing_code"] == "DOMESTIC - VERBAL ONLY"
     table = list(csv.DictReader(invoke("review", "queue", "--db", db, "--csv").stdout.splitlines()))
     assert [r["incident_id"] for r in table] == ["A", "B"] and float(table[1]["confidence"]) == rows[1]["confidence"]
-    assert "give --json or --csv, not both" in invoke("review", "queue", "--db", db, "--json", "--csv", code=2).output
+    assert "give --json or --csv, not both" in invoke("review", "queue", "--db", db, "--json", "--csv", code=1).output
 
 
 def test_rules_list_with_a_header_as_text_json_or_csv():
