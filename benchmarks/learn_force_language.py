@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from classifier.model_versions import read_manifest  # noqa: E402
-from classifier.resources import models_dir  # noqa: E402
+from classifier.resources import shipped_models_dir  # noqa: E402
 from classifier.training.retrain import holdout  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="learn-force-language-"))
     models = work / "models"
-    shutil.copytree(models_dir(), models)
+    shutil.copytree(shipped_models_dir(), models)
     old = json.loads((models / "current.json").read_text())["version"]
     db = work / "flags.sqlite"
     incidents = work / "incidents.jsonl"

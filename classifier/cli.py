@@ -170,7 +170,8 @@ def model_options(func):
     func = click.option("--rules-only", is_flag=True,
                         help="Score with the rules alone, without the trained model.")(func)
     func = click.option("--model", "model", default=None,
-                        help="A model version (name under models/) or folder [default: the current model].")(func)
+                        help="A model version (in the models home, or a shipped one) or folder [default: the "
+                             "current model].")(func)
     return func
 
 
@@ -384,13 +385,33 @@ def rules_list_command(rules_path, as_json, as_csv):
 
 def models_root_option(func):
     return click.option("--models", "models_root", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="Where model versions are kept [default: the package's models folder].")(func)
+                        help="The models home: trained versions, current.json and the audit log [default: "
+                             "$INCIDENT_CLASSIFIER_HOME/models, else models/ in the user data folder]. The "
+                             "shipped model is read-only, and current until one is made current here.")(func)
+
+
+def _home(models_root):
+    """The models home, checked writable before any work: a command that would write into the package stops
+    here, not after minutes of training."""
+    from classifier.model_versions import writable_home
+
+    return writable_home(models_root)
+
+
+def reviewer_option(func):
+    return click.option("--reviewer", default=None,
+                        help="Who is doing this, for the audit log [default: the account running it].")(func)
 
 
 def _corpus(corpus: Path | None) -> Path:
     """The labelled corpus folder: the one given, or the source checkout's; refused if it holds no logs."""
     from classifier.resources import corpus_dir
 
+    if corpus is None and not corpus_dir().is_dir():
+        # An installed package has no corpus beside it (it does not ship): say what to do, not which
+        # site-packages path is missing.
+        raise click.ClickException("no labelled corpus: the corpus does not ship with the installed package; "
+                                   "give its folder with --corpus DIR")
     corpus = corpus or corpus_dir()
     if not corpus.is_dir() or not any(corpus.glob("*.jsonl")):
         raise click.ClickException(f"{corpus}: no labelled *.jsonl files; give the corpus folder with --corpus")
@@ -408,17 +429,19 @@ def _corpus(corpus: Path | None) -> Path:
 @click.option("--seed", type=int, default=None, help="Seed of the cross-validation folds.")
 @click.option("--set-current/--no-set-current", default=True, show_default=True,
               help="Make the new version the one classify and scan use.")
+@reviewer_option
 @user_errors
-def train_command(corpus, models_root, rules_path, c, calibration, seed, set_current):
+def train_command(corpus, models_root, rules_path, c, calibration, seed, set_current, reviewer):
     """Train a model version on the corpus train split; thresholds from out-of-fold and dev scores; dev metrics.
 
-    Writes models/<version>/model.joblib and manifest.json (hash, corpus and rules hashes, library
+    Writes <models home>/<version>/model.joblib and manifest.json (hash, corpus and rules hashes, library
     versions, settings, dev metrics, thresholds). The test split is not read.
     """
     from classifier.model_versions import set_current as make_current
     from classifier.training.train import train_model
 
     corpus = _corpus(corpus)
+    _home(models_root)
     settings = {k: v for k, v in (("C", c), ("calibration", calibration), ("seed", seed)) if v is not None}
     version = train_model(corpus, _load_rules(rules_path), settings=settings, root=models_root, progress=_report)
     m = version.manifest["dev_metrics"]
@@ -427,7 +450,7 @@ def train_command(corpus, models_root, rules_path, c, calibration, seed, set_cur
                f"recall {m['recall']:.3f}, F1 {m['f1']:.3f}, label accuracy {m['label_accuracy']:.3f}, "
                f"ECE {m['expected_calibration_error']:.3f}")
     if set_current:
-        make_current(version.version, models_root)
+        make_current(version.version, models_root, note="trained", action="train", by=reviewer)
         click.echo(f"{version.version} is now the current model")
 
 
@@ -446,8 +469,9 @@ def train_command(corpus, models_root, rules_path, c, calibration, seed, set_cur
 @click.option("--held-out", "held_out", type=click.Choice(["style", "writer", "none"]), multiple=True,
               default=("style", "writer"), show_default=True,
               help="Also train the model's settings without each style (or writer) of the corpus and score it.")
+@models_root_option
 @user_errors
-def evaluate_command(labelled, split, model, corpus, json_path, plot_path, encoding, held_out):
+def evaluate_command(labelled, split, model, corpus, json_path, plot_path, encoding, held_out, models_root):
     """Score labelled logs with the model, the rules alone, a keyword search and word n-grams alone.
 
     LABELLED is a corpus folder (its --split is used) or a CSV / JSON Lines file of incidents with a
@@ -464,9 +488,10 @@ def evaluate_command(labelled, split, model, corpus, json_path, plot_path, encod
 
     from classifier.evaluation.held_out import format_held_out
     from classifier.evaluation.labelled import LabelledEvaluation, format_report, plot_report
+    from classifier.model_versions import resolve
 
-    evaluation = LabelledEvaluation(labelled, corpus=_corpus(corpus), model=model, split=split, encoding=encoding,
-                                    held_out=held_out)
+    evaluation = LabelledEvaluation(labelled, corpus=_corpus(corpus), model=resolve(model, models_root), split=split,
+                                    encoding=encoding, held_out=held_out)
     report = evaluation.report()
     click.echo(format_report(report))
     report["held_out"] = {}
@@ -723,8 +748,9 @@ def report_command(output, db_path, label, limit):
               default=("style", "writer"), show_default=True,
               help="Report leave-one-style-out (or -writer-out) figures for the current model and the candidate.")
 @models_root_option
+@reviewer_option
 @user_errors
-def retrain_command(reviews_path, db_path, corpus, holdout, force, held_out, models_root):
+def retrain_command(reviews_path, db_path, corpus, holdout, force, held_out, models_root, reviewer):
     """Train a candidate on the corpus plus reviewed outcomes; promote it only if it is no worse.
 
     The candidate and the current model are scored on the corpus test split and on held-out reviews. The
@@ -735,9 +761,10 @@ def retrain_command(reviews_path, db_path, corpus, holdout, force, held_out, mod
     from classifier.training.retrain import retrain as run
 
     corpus = _corpus(corpus)
-    with _store(db_path) as store:
+    _home(models_root)
+    with _store(db_path, "write") as store:
         result = run(reviews_path, store, corpus, _load_rules(None), models_root=models_root, holdout_share=holdout,
-                     force=force, progress=_report,
+                     force=force, progress=_report, reviewer=reviewer,
                      held_out=tuple(dict.fromkeys(h for h in held_out if h != "none")))
     check = result["contradiction"]
     click.echo(f"reviews reject {check['rejected']} of {check['confident']} flags the current model is sure of"
@@ -765,7 +792,7 @@ def retrain_command(reviews_path, db_path, corpus, holdout, force, held_out, mod
 
 @cli.group("models")
 def models_group():
-    """List model versions, promote one, roll back."""
+    """List model versions, promote one, roll back, and show who changed the current model."""
 
 
 @models_group.command("list")
@@ -773,9 +800,11 @@ def models_group():
 @listing_options
 @user_errors
 def models_list_command(models_root, as_json, as_csv):
-    """Every model version: when it was made, its dev F1, its parent and whether it is current (*)."""
+    """Every model version, the home's and the shipped ones: when it was made, its dev F1, its parent, the
+    retraining gate's decision, whether it is current (*) and whether it ships with the package."""
     from classifier.io.listings import format_listing
     from classifier.model_versions import list_versions
+    from classifier.resources import models_home
 
     fmt = _listing_format(as_json, as_csv)
     versions = list_versions(models_root)
@@ -783,33 +812,64 @@ def models_list_command(models_root, as_json, as_csv):
     def cells(v):
         # The current version is marked as before ("* VERSION"): scripts and eyes look for it there.
         return [f"{'*' if v['current'] else ' '} {v['version']}", v["created_at"] or "-",
-                "-" if v["dev_f1"] is None else f"{v['dev_f1']:.3f}", v["parent"] or "-", v["promotion"] or "-"]
+                "-" if v["dev_f1"] is None else f"{v['dev_f1']:.3f}", v["parent"] or "-", v["promotion"] or "-",
+                "shipped" if v["shipped"] else "home"]
 
-    click.echo(format_listing(versions, ["current", "version", "created_at", "dev_f1", "parent", "promotion"], fmt,
-                              cells=cells, headers=["  version", "created_at", "dev F1", "parent", "promotion"]))
+    if fmt == "text":
+        click.echo(f"models home: {models_home(models_root)}")
+    click.echo(format_listing(versions, ["current", "version", "created_at", "dev_f1", "parent", "promotion",
+                                         "shipped"], fmt, cells=cells,
+                              headers=["  version", "created_at", "dev F1", "parent", "promotion", "where"]))
 
 
 @models_group.command("promote")
 @click.argument("version")
+@click.option("--force", is_flag=True,
+              help="Promote a version the retraining gate refused (recorded as forced in the audit log).")
+@reviewer_option
 @models_root_option
 @user_errors
-def models_promote_command(version, models_root):
-    """Make VERSION the model classify and scan use."""
-    from classifier.model_versions import set_current
+def models_promote_command(version, force, reviewer, models_root):
+    """Make VERSION the model classify and scan use. A version the retraining gate refused needs --force."""
+    from classifier.model_versions import promote
 
-    set_current(version, models_root, note="promoted by hand")
+    details = promote(version, models_root, force=force, by=reviewer)
+    if details["forced"]:
+        click.echo(f"forced over the retraining gate's refusal: {'; '.join(details['gate_failures'])}")
     click.echo(f"{version} is now the current model")
 
 
 @models_group.command("rollback")
+@reviewer_option
 @models_root_option
 @user_errors
-def models_rollback_command(models_root):
+def models_rollback_command(reviewer, models_root):
     """Go back to the model that was current before this one."""
     from classifier.model_versions import rollback
 
-    old, new = rollback(models_root)
+    old, new = rollback(models_root, by=reviewer)
     click.echo(f"rolled back from {old} to {new}")
+
+
+@models_group.command("history")
+@models_root_option
+@user_errors
+def models_history_command(models_root):
+    """The audit log of the models home, oldest first: every train, retrain (refused ones too), promote and
+    rollback, who did it and when, and which went live over the retraining gate's refusal."""
+    from classifier.model_versions import audit_log
+
+    entries = audit_log(models_root)
+    if not entries:
+        click.echo("no model changes recorded in this models home")
+    for e in entries:
+        what = e.get("decision") or ""
+        if e.get("forced"):
+            what = "forced over the gate: " + "; ".join(e.get("gate_failures") or [])
+        elif e.get("decision") == "refused":
+            what = "refused: " + "; ".join(e.get("gate_failures") or [])
+        click.echo(f"{e.get('at')}  {e.get('action', ''):11} {e.get('version') or '-':20} "
+                   f"from {e.get('from') or e.get('parent') or '-':20} by {e.get('by')}  {what}".rstrip())
 
 
 def main():

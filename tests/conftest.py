@@ -8,6 +8,17 @@ from classifier.scoring.scorers import RuleScorer
 from helpers import sample_corpus, train_small
 
 
+@pytest.fixture(autouse=True)
+def models_home(tmp_path_factory, monkeypatch):
+    """Every test gets an empty models home of its own: nothing a test trains, promotes or records reaches the
+    checkout's models/ (the shipped model) or the user's data folder, and no test sees another's."""
+    from classifier.resources import HOME_ENV
+
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv(HOME_ENV, str(home))
+    return home / "models"
+
+
 @pytest.fixture(scope="session")
 def rules():
     return load_rules()

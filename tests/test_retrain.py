@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
 
@@ -83,14 +84,32 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
         shift = manifest["lineage"]["held_out"]["style"][who]
         assert {g["group"] for g in shift["groups"]} == styles and shift["models_trained"] == len(styles)
 
-    back = runner.invoke(cli, ["models", "rollback", "--models", str(root)])
+    back = runner.invoke(cli, ["models", "rollback", "--models", str(root), "--reviewer", "PS1234"])
     assert back.exit_code == 0 and back.output.strip().endswith(f"to {small_model.version}")
     assert json.loads((root / "current.json").read_text())["version"] == small_model.version
+
+    # A version the gate refused goes live again only with --force, and the audit log keeps every step.
+    again = runner.invoke(cli, ["models", "promote", current["version"], "--models", str(root)])
+    assert again.exit_code == 1 and "the retraining gate refused it (the batch contradicts" in again.output
+    # The registry is a copy of a home whose first version was made current by the test helper.
+    setup, *audit = [json.loads(line) for line in (root / "audit.jsonl").read_text().splitlines()]
+    assert setup["action"] == "set current" and setup["version"] == small_model.version
+    assert [(e["action"], e.get("decision"), e["version"], e["by"]) for e in audit] == [
+        ("retrain", "refused", None, getpass.getuser()), ("retrain", "forced", current["version"], getpass.getuser()),
+        ("rollback", None, small_model.version, "PS1234")]
+    assert audit[1]["forced"] is True and audit[1]["gate_failures"] == manifest["lineage"]["gate_failures"]
+    history = runner.invoke(cli, ["models", "history", "--models", str(root)]).output.splitlines()[1:]
+    assert "refused: the batch contradicts the current model too often" in history[0]
+    assert f"{current['version']}" in history[1] and "forced over the gate: the batch contradicts" in history[1]
 
 
 def test_promote_and_rollback_with_nothing_to_roll_back(small_model, tmp_path):
     root = _registry(small_model, tmp_path)
     runner = CliRunner()
+    # The first version made current in a home replaced the shipped model: a rollback returns to that.
+    shipped = json.loads((ROOT / "models" / "current.json").read_text())["version"]
+    first = runner.invoke(cli, ["models", "rollback", "--models", str(root)])
+    assert first.exit_code == 0 and first.output == f"rolled back from {small_model.version} to {shipped}\n"
     fresh = runner.invoke(cli, ["models", "rollback", "--models", str(root)])
     assert fresh.exit_code == 1 and "no earlier current model to roll back to" in fresh.output
     missing = runner.invoke(cli, ["models", "promote", "1999-01-01-000000", "--models", str(root)])

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from classifier.model_versions import MANIFEST_FILE, read_manifest, resolve, set_current, write_json_atomic
+from classifier.model_versions import (MANIFEST_FILE, read_manifest, record, resolve, set_current,
+                                       write_json_atomic)
 from classifier.corpus import load_corpus, split_of
 from classifier.errors import InputError
 from classifier.evaluation.labelled import method_report
@@ -144,8 +145,11 @@ def gate_failures(results: dict[str, dict[str, Scores]]) -> list[str]:
 
 def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: Path | None = None,
             holdout_share: float = 0.3, force: bool = False, settings: dict | None = None, progress=None,
-            held_out: tuple[str, ...] = ()) -> dict:
+            held_out: tuple[str, ...] = (), reviewer: str | None = None) -> dict:
     """Train a candidate, judge it beside the current model and promote it if the gate passes (or forced).
+
+    Every outcome, refused included, is recorded in the models home's audit log as done by `reviewer` (default:
+    the account running it).
 
     held_out: groupings ("style", "writer") whose leave-one-out figures are reported for both (trained with
     the current model's settings, the candidate's also on the reviews): what each would do on a style of log
@@ -168,6 +172,9 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     say(f"reviews reject {check['rejected']} of {check['confident']} flags the current model is at least "
         f"{CONFIDENT:.0%} sure of")
     if check["suspicious"] and not force:
+        record(models_root, {"action": "retrain", "decision": "refused", "version": None,
+                             "parent": parent["version"], "forced": False, "gate_failures": [CONTRADICTED],
+                             "reviews_sha256": digest}, by=reviewer)
         return {"candidate": None, "parent": parent["version"], "decision": "refused", "gate": {},
                 "gate_failures": [CONTRADICTED], "contradiction": check}
     candidate = train_model(corpus, rules, settings={**manifest_settings(parent), **(settings or {})},
@@ -214,8 +221,13 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     manifest["lineage"].update({"gate": gate, "gate_failures": failures, "decision": decision,
                                 "contradiction": check, "rule": GATE_RULE, "held_out": shift})
     write_json_atomic(candidate.folder / MANIFEST_FILE, manifest)
+    details = {"decision": decision, "parent": parent["version"], "forced": decision == "forced",
+               "gate_failures": failures, "reviews_sha256": digest}
     if decision in ("promoted", "forced"):
-        set_current(candidate.version, models_root, note=f"retrain {decision}")
+        set_current(candidate.version, models_root, note=f"retrain {decision}", action="retrain", by=reviewer,
+                    details=details)
+    else:
+        record(models_root, {"action": "retrain", "version": candidate.version, **details}, by=reviewer)
     return {"candidate": candidate.version, "parent": parent["version"], "decision": decision, "gate": gate,
             "gate_failures": failures, "contradiction": check, "held_out": shift}
 
