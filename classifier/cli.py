@@ -199,6 +199,9 @@ def run_options(func):
     """Options of a long run over a file: workers, progress, resume."""
     from classifier.batch.workers import default_workers
 
+    func = click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="Append one JSON record of this run here: counts, times, versions and any error "
+                             "(never incident text).")(func)
     func = click.option("--resume", is_flag=True,
                         help="Carry on a run that was stopped (killed included) from its last checkpoint; the "
                              "output is the same as that of an unbroken run. Needs the same inputs and "
@@ -234,12 +237,16 @@ def _listing_format(as_json: bool, as_csv: bool) -> str:
 @run_options
 @user_errors
 def classify_command(incidents, output, encoding, rules_path, rejects_path, model, rules_only, workers, quiet,
-                     resume):
+                     resume, log_file):
     """Score every incident in INCIDENTS: label, confidence, six probabilities and the evidence."""
+    from classifier.batch.run_log import run_log
     from classifier.batch.scan import classify_files
 
-    summary = classify_files(incidents, output, scoring=_scoring(rules_path, model, rules_only, workers),
-                             encoding=encoding, rejects=rejects_path, resume=resume, quiet=quiet, report=_report)
+    with run_log(log_file, command="classify", inputs=[incidents]) as record:
+        summary = classify_files(incidents, output, scoring=_scoring(rules_path, model, rules_only, workers),
+                                 encoding=encoding, rejects=rejects_path, resume=resume, quiet=quiet,
+                                 report=_report)
+        record["summary"] = summary
     if summary.finished_at:
         return  # --resume of a finished run: it said so, and did nothing
     _report(f"scored {summary.written} incidents; {summary.rejected} rows rejected (written to {summary.rejects})")
@@ -270,24 +277,27 @@ def classify_command(incidents, output, encoding, rules_path, rejects_path, mode
 @run_options
 @user_errors
 def scan_command(incidents, crimes, output, threshold, target_recall, db_path, engine, scheduler, encoding,
-                 rules_path, rejects_path, model, rules_only, workers, quiet, resume):
+                 rules_path, rejects_path, model, rules_only, workers, quiet, resume, log_file):
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
     Flags at or above the model's `likely` threshold (above the flag threshold, where precision on held-out
     scores stays at 0.95) are banded `likely`; the rest `review`. A plain disclosure that holds the rule floor
     (an offence cue of weight 0.8 or more that nothing excludes) is flagged at any threshold.
     """
+    from classifier.batch.run_log import run_log
     from classifier.batch.scan import scan_files
 
-    store = _store(db_path) if db_path else None
-    try:
-        summary = scan_files(incidents, crimes, output, scoring=_scoring(rules_path, model, rules_only, workers),
-                             encoding=encoding, rejects=rejects_path, threshold=threshold,
-                             target_recall=target_recall, store=store, engine=engine, scheduler=scheduler,
-                             resume=resume, quiet=quiet, report=_report)
-    finally:
-        if store is not None:
-            store.close()
+    with run_log(log_file, command="scan", inputs=[incidents, crimes]) as record:
+        store = _store(db_path) if db_path else None
+        try:
+            summary = scan_files(incidents, crimes, output, scoring=_scoring(rules_path, model, rules_only, workers),
+                                 encoding=encoding, rejects=rejects_path, threshold=threshold,
+                                 target_recall=target_recall, store=store, engine=engine, scheduler=scheduler,
+                                 resume=resume, quiet=quiet, report=_report)
+        finally:
+            if store is not None:
+                store.close()
+        record["summary"] = summary
     if summary.finished_at:
         return  # --resume of a finished run: it said so, and did nothing
     _report(f"threshold {summary.threshold:.3f} ({summary.model}); likely from {summary.likely:.3f}")
