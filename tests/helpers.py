@@ -68,3 +68,21 @@ def flag_record(incident_id: str, **fields) -> dict:
     return score_record(incident_id=incident_id, band="likely", reason="no linked crime record",
                         closing_code_conflict=None, linked_crimes=[], rules="r", scanned_at="2026-11-26T00:00:00",
                         **fields)
+
+
+def toy_word_model(suffix: str = ""):
+    """(records, estimator): a model trained on ten logs in which "zebra" is an offence and "giraffe" is not,
+    each log's words followed by `suffix`."""
+    from classifier.model import build_estimator
+
+    def record(words):
+        return {"text": words, "marked": words, "cues": [], "floor": [],
+                "rule_probabilities": {label: 1.0 / len(LABELS) for label in LABELS}}
+
+    offence = ["he zebra her at the bus stop", "zebra again outside the shop", "the zebra left her shaking",
+               "she said he zebra her twice", "zebra by the ex at home"]
+    innocent = ["giraffe found in the park", "lost giraffe near the station", "giraffe left in a taxi",
+                "a giraffe handed in at the desk", "giraffe reported missing by the owner"]
+    x = [record(t + suffix) for t in offence + innocent] * 2
+    y = (["violence_without_injury"] * 5 + ["none"] * 5) * 2
+    return x, build_estimator({"cv": 2, "min_df": 1}).fit(x, y)

@@ -21,7 +21,7 @@ from classifier.model import ConfidenceCalibratedClassifier, build_estimator
 from classifier.training.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_above,
                                    threshold_for_precision, threshold_for_recall)
 
-from helpers import ROOT, read_jsonl, write_jsonl
+from helpers import ROOT, read_jsonl, toy_word_model, write_jsonl
 
 
 def _analysis(cues=(), text="x", marked="x", floor=()):
@@ -212,19 +212,8 @@ def test_stored_thresholds_keep_the_dev_log_that_set_them(small_model, small_cor
 
 
 def test_offence_weights_say_which_way_a_word_pulls():
-    from classifier.labels import LABELS
-    from classifier.model import build_estimator, offence_weights
+    from classifier.model import offence_weights
 
-    def record(words):
-        return {"text": words, "marked": words, "cues": [], "floor": [],
-                "rule_probabilities": {label: 1.0 / len(LABELS) for label in LABELS}}
-
-    offence = ["he zebra her at the bus stop", "zebra again outside the shop", "the zebra left her shaking",
-               "she said he zebra her twice", "zebra by the ex at home"]
-    innocent = ["giraffe found in the park", "lost giraffe near the station", "giraffe left in a taxi",
-                "a giraffe handed in at the desk", "giraffe reported missing by the owner"]
-    x = [record(t) for t in offence + innocent] * 2
-    y = (["violence_without_injury"] * 5 + ["none"] * 5) * 2
-    estimator = build_estimator({"cv": 2, "min_df": 1}).fit(x, y)
+    _, estimator = toy_word_model()
     weights = offence_weights(estimator, ["zebra", "giraffe", "okapi"])
     assert weights["zebra"] > 0 > weights["giraffe"] and weights["okapi"] is None

@@ -16,7 +16,7 @@ from classifier.scoring.analysis import analyse
 from classifier.scoring.model_terms import TOP_TERMS, ModelTerms
 from classifier.scoring.scorers import ModelScorer
 
-from helpers import ROOT, read_jsonl, write_csv
+from helpers import ROOT, read_jsonl, toy_word_model, write_csv
 from test_hostile_input import check_contract
 
 # No rule cue fires here; the shipped model flags it (an unsolicited explicit image). Spaces and a tab are tidied
@@ -120,19 +120,9 @@ def test_every_word_ngram_the_model_reads_is_found_in_the_text(shipped):
 
 def test_a_weight_is_the_value_times_the_offence_pull_beyond_a_typical_log():
     """Two labels: the pull is the one row of weights; a word in every log explains nothing."""
-    from classifier.model import build_estimator, offence_weights
+    from classifier.model import offence_weights
 
-    def record(words):
-        return {"text": words, "marked": words, "cues": [], "floor": [],
-                "rule_probabilities": {label: 1.0 / len(LABELS) for label in LABELS}}
-
-    offence = ["he zebra her at the bus stop", "zebra again outside the shop", "the zebra left her shaking",
-               "she said he zebra her twice", "zebra by the ex at home"]
-    innocent = ["giraffe found in the park", "lost giraffe near the station", "giraffe left in a taxi",
-                "a giraffe handed in at the desk", "giraffe reported missing by the owner"]
-    x = [record(t + " report") for t in offence + innocent] * 2
-    y = (["violence_without_injury"] * 5 + ["none"] * 5) * 2
-    estimator = build_estimator({"cv": 2, "min_df": 1}).fit(x, y)
+    x, estimator = toy_word_model(" report")
     terms = ModelTerms(estimator)
     features = estimator.named_steps["features"].transform(x[:1])
     weights = terms.weights(features).toarray()[0]
