@@ -4,8 +4,8 @@ Triggers are data (`rules/context.jsonl`). A trigger's scope runs forward, backw
 `max_scope` tokens, and stops at the sentence or entry boundary and at a termination trigger ("but",
 "however"). An `incident` trigger covers the whole log, every entry before and after it: a later entry that
 explains the whole event ("2 drama students rehearsing a scene", "CCTV shows nobody touched him") answers a
-cue written an hour earlier. A forward (backward) trigger that falls inside a cue after its first (before its last) word is
-part of the cue's own phrasing and does not modify it ("had sex with her after she said no"). A
+cue written an hour earlier. A forward (backward) trigger that falls inside a cue after its first (before its
+last) word is part of the cue's own phrasing and does not modify it ("had sex with her after she said no"). A
 pseudo-trigger ("no longer", "said no") covers words that look like a trigger but are not one.
 Each cue records every trigger that modified it.
 """
