@@ -340,11 +340,15 @@ def test_models_list_with_a_header_as_text_json_or_csv(tmp_path):
             "lineage": lineage}))
     (root / "current.json").write_text(json.dumps({"version": "2026-12-01-bbbbbb"}))
     text = invoke("models", "list", "--models", root).stdout.splitlines()
-    assert text[0].split() == ["version", "created_at", "dev", "F1", "parent", "promotion"]
-    assert text[2].startswith("* 2026-12-01-bbbbbb") and text[1].startswith("  2026-11-01-aaaaaa")
+    # The home's versions, then the shipped one, which stays the read-only default.
+    assert text[0] == f"models home: {root}"
+    assert text[1].split() == ["version", "created_at", "dev", "F1", "parent", "promotion", "where"]
+    assert text[3].startswith("* 2026-12-01-bbbbbb") and text[2].startswith("  2026-11-01-aaaaaa")
+    assert text[2].endswith("home") and text[4].endswith("shipped")
     rows = json.loads(invoke("models", "list", "--models", root, "--json").stdout)
     assert rows[1] == {"current": True, "version": "2026-12-01-bbbbbb", "created_at": "2026-12-01T00:00:00+00:00",
-                       "dev_f1": 0.9, "parent": "2026-11-01-aaaaaa", "promotion": "promoted"}
+                       "dev_f1": 0.9, "parent": "2026-11-01-aaaaaa", "promotion": "promoted", "shipped": False}
+    assert rows[2]["shipped"] is True
     csv_text = invoke("models", "list", "--models", root, "--csv").stdout.splitlines()
-    assert csv_text[0] == "current,version,created_at,dev_f1,parent,promotion"
-    assert csv_text[1] == "False,2026-11-01-aaaaaa,2026-11-01T00:00:00+00:00,0.9,,"
+    assert csv_text[0] == "current,version,created_at,dev_f1,parent,promotion,shipped"
+    assert csv_text[1] == "False,2026-11-01-aaaaaa,2026-11-01T00:00:00+00:00,0.9,,,False"
