@@ -665,8 +665,10 @@ def review_sample_command(incidents, size, seed, db_path, encoding, model, rules
         scorer, _ = _scorer(None, model, rules_only)
         sample_id, items, population = draw_audit_sample(incidents, store, size=size, seed=seed, scorer=scorer,
                                                          encoding=encoding)
+    from classifier.review.render import one_line
+
     for incident, _ in items:
-        click.echo(incident.incident_id)
+        click.echo(one_line(incident.incident_id))
     _report(f"audit sample {sample_id}: {len(items)} of {population} unflagged incidents; "
             "decide each with `review decide`")
 

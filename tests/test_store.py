@@ -276,3 +276,12 @@ def test_an_older_store_that_cannot_be_written_is_not_read_half_migrated(tmp_pat
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert ("store schema version 3 is older than this tool's (4) and cannot be migrated here: cannot write this "
             "flag store here") in result.output
+
+
+def test_an_audit_sample_lists_ids_without_their_control_characters(tmp_path, logs):
+    _scan(tmp_path, logs)
+    hostile = write_csv(tmp_path / "more.csv", ["incident_id", "text"], [["Z\x1b[2J", "lost wallet on a bus"]])
+    drawn = CliRunner().invoke(cli, ["review", "sample", str(hostile), "--n", "1", "--seed", "1",
+                                     "--db", str(tmp_path / "flags.sqlite"), "--rules-only"])
+    assert drawn.exit_code == 0, drawn.output
+    assert drawn.stdout.split() == ["Z[2J"]  # the escape byte gone, so the id cannot drive the terminal
