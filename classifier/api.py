@@ -19,12 +19,16 @@ from classifier.labels import NONE
 def load_scorer(*, model: str | Path | None = None, rules: str | Path | None = None, rules_only: bool = False):
     """A scorer with the rules (a folder, default the shipped ones) and a model version or folder (default the
     current model); with `rules_only`, the rules alone."""
-    from classifier.model_versions import resolve
-    from classifier.pipeline.ruleset import load_rules
-    from classifier.scoring.scorers import ModelScorer, RuleScorer
+    return scorer_spec(model=model, rules=rules, rules_only=rules_only).build()
 
-    ruleset = load_rules(rules)
-    return RuleScorer(ruleset) if rules_only else ModelScorer(ruleset, resolve(model))
+
+def scorer_spec(*, model: str | Path | None = None, rules: str | Path | None = None, rules_only: bool = False):
+    """What a process needs to build that scorer (`classifier.batch.workers.ScorerSpec`): for worker processes,
+    `classifier.batch.workers.Scoring`."""
+    from classifier.batch.workers import ScorerSpec
+    from classifier.model_versions import resolve
+
+    return ScorerSpec(Path(rules) if rules else None, None if rules_only else resolve(model))
 
 
 def classify_texts(texts: Iterable[str], *, scorer=None, model: str | Path | None = None,

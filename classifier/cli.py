@@ -175,24 +175,20 @@ def model_options(func):
     return func
 
 
-def _spec(rules_path, model, rules_only):
-    from classifier.model_versions import resolve
-    from classifier.batch.workers import ScorerSpec
-
-    return ScorerSpec(rules_path, None if rules_only else resolve(model))
-
-
 def _scorer(rules_path, model, rules_only):
     """A scorer in this process, and the model manifest (None for the rules alone)."""
-    scorer = _spec(rules_path, model, rules_only).build()
+    from classifier.api import load_scorer
+
+    scorer = load_scorer(model=model, rules=rules_path, rules_only=rules_only)
     return scorer, getattr(scorer, "manifest", None)
 
 
 def _scoring(rules_path, model, rules_only, workers: int = 1):
     """Scoring for a long run: checked here, done here or in `workers` processes."""
+    from classifier.api import scorer_spec
     from classifier.batch.workers import Scoring
 
-    return Scoring(_spec(rules_path, model, rules_only), workers=workers)
+    return Scoring(scorer_spec(model=model, rules=rules_path, rules_only=rules_only), workers=workers)
 
 
 def run_options(func):
