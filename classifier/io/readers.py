@@ -507,8 +507,9 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
 def _text(value) -> str:
     if value is None:
         return ""
-    # NUL is padding in some exports (raw in CSV, escaped as \u0000 in JSON): it carries nothing.
-    return (value if isinstance(value, str) else str(value)).replace("\x00", "")
+    # NUL padding is gone already: raw from CSV lines as they are decoded, escaped from JSON and Parquet values
+    # by clean_text.
+    return value if isinstance(value, str) else str(value)
 
 
 def _optional(value) -> str | None:
