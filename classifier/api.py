@@ -16,25 +16,30 @@ from pathlib import Path
 from classifier.labels import NONE
 
 
-def load_scorer(*, model: str | Path | None = None, rules: str | Path | None = None, rules_only: bool = False):
+def load_scorer(*, model: str | Path | None = None, rules: str | Path | None = None, rules_only: bool = False,
+                models_root: str | Path | None = None):
     """A scorer with the rules (a folder, default the shipped ones) and a model version or folder (default the
-    current model); with `rules_only`, the rules alone."""
-    return scorer_spec(model=model, rules=rules, rules_only=rules_only).build()
+    current model of the models home `models_root`, see `classifier.resources.models_home`); with
+    `rules_only`, the rules alone."""
+    return scorer_spec(model=model, rules=rules, rules_only=rules_only, models_root=models_root).build()
 
 
-def scorer_spec(*, model: str | Path | None = None, rules: str | Path | None = None, rules_only: bool = False):
+def scorer_spec(*, model: str | Path | None = None, rules: str | Path | None = None, rules_only: bool = False,
+                models_root: str | Path | None = None):
     """What a process needs to build that scorer (`classifier.batch.workers.ScorerSpec`): for worker processes,
     `classifier.batch.workers.Scoring`."""
     from classifier.batch.workers import ScorerSpec
     from classifier.model_versions import resolve
 
-    return ScorerSpec(Path(rules) if rules else None, None if rules_only else resolve(model))
+    root = Path(models_root) if models_root else None
+    return ScorerSpec(Path(rules) if rules else None, None if rules_only else resolve(model, root))
 
 
 def classify_texts(texts: Iterable[str], *, scorer=None, model: str | Path | None = None,
-                   rules: str | Path | None = None, rules_only: bool = False, batch_size: int = 256) -> Iterator[dict]:
+                   rules: str | Path | None = None, rules_only: bool = False, models_root: str | Path | None = None,
+                   batch_size: int = 256) -> Iterator[dict]:
     """A score for each text, in order (incident ids are `-`)."""
-    scorer = scorer or load_scorer(model=model, rules=rules, rules_only=rules_only)
+    scorer = scorer or load_scorer(model=model, rules=rules, rules_only=rules_only, models_root=models_root)
     batch = []
     for doc in scorer.rule_scorer.docs(texts):
         batch.append(doc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import sys
@@ -166,29 +167,38 @@ def _load_rules(rules_path):
     return load_rules(rules_path)
 
 
+def models_root_option(func):
+    return click.option("--models", "models_root", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="The models home: trained versions, current.json and the audit log [default: "
+                             "$INCIDENT_CLASSIFIER_HOME/models, else models/ in the user data folder]. The "
+                             "shipped model is read-only, and current until one is made current here.")(func)
+
+
 def model_options(func):
     func = click.option("--rules-only", is_flag=True,
                         help="Score with the rules alone, without the trained model.")(func)
+    func = models_root_option(func)
     func = click.option("--model", "model", default=None,
                         help="A model version (in the models home, or a shipped one) or folder [default: the "
                              "current model].")(func)
     return func
 
 
-def _scorer(rules_path, model, rules_only):
+def _scorer(rules_path, model, rules_only, models_root=None):
     """A scorer in this process, and the model manifest (None for the rules alone)."""
     from classifier.api import load_scorer
 
-    scorer = load_scorer(model=model, rules=rules_path, rules_only=rules_only)
+    scorer = load_scorer(model=model, rules=rules_path, rules_only=rules_only, models_root=models_root)
     return scorer, getattr(scorer, "manifest", None)
 
 
-def _scoring(rules_path, model, rules_only, workers: int = 1):
+def _scoring(rules_path, model, rules_only, models_root=None, workers: int = 1):
     """Scoring for a long run: checked here, done here or in `workers` processes."""
     from classifier.api import scorer_spec
     from classifier.batch.workers import Scoring
 
-    return Scoring(scorer_spec(model=model, rules=rules_path, rules_only=rules_only), workers=workers)
+    return Scoring(scorer_spec(model=model, rules=rules_path, rules_only=rules_only, models_root=models_root),
+                   workers=workers)
 
 
 def run_options(func):
@@ -232,14 +242,15 @@ def _listing_format(as_json: bool, as_csv: bool) -> str:
 @model_options
 @run_options
 @user_errors
-def classify_command(incidents, output, encoding, rules_path, rejects_path, model, rules_only, workers, quiet,
-                     resume, log_file):
+def classify_command(incidents, output, encoding, rules_path, rejects_path, model, models_root, rules_only, workers,
+                     quiet, resume, log_file):
     """Score every incident in INCIDENTS: label, confidence, six probabilities and the evidence."""
     from classifier.batch.run_log import run_log
     from classifier.batch.scan import classify_files
 
     with run_log(log_file, command="classify", inputs=[incidents]) as record:
-        summary = classify_files(incidents, output, scoring=_scoring(rules_path, model, rules_only, workers),
+        summary = classify_files(incidents, output,
+                                 scoring=_scoring(rules_path, model, rules_only, models_root, workers),
                                  encoding=encoding, rejects=rejects_path, resume=resume, quiet=quiet,
                                  report=_report)
         record["summary"] = summary
@@ -273,7 +284,7 @@ def classify_command(incidents, output, encoding, rules_path, rejects_path, mode
 @run_options
 @user_errors
 def scan_command(incidents, crimes, output, threshold, target_recall, db_path, engine, scheduler, encoding,
-                 rules_path, rejects_path, model, rules_only, workers, quiet, resume, log_file):
+                 rules_path, rejects_path, model, models_root, rules_only, workers, quiet, resume, log_file):
     """Flag incidents in INCIDENTS that disclose a violent or sexual offence no linked crime covers.
 
     Flags at or above the model's `likely` threshold (above the flag threshold, where precision on held-out
@@ -286,7 +297,8 @@ def scan_command(incidents, crimes, output, threshold, target_recall, db_path, e
     with run_log(log_file, command="scan", inputs=[incidents, crimes]) as record:
         store = _store(db_path) if db_path else None
         try:
-            summary = scan_files(incidents, crimes, output, scoring=_scoring(rules_path, model, rules_only, workers),
+            summary = scan_files(incidents, crimes, output,
+                                 scoring=_scoring(rules_path, model, rules_only, models_root, workers),
                                  encoding=encoding, rejects=rejects_path, threshold=threshold,
                                  target_recall=target_recall, store=store, engine=engine, scheduler=scheduler,
                                  resume=resume, quiet=quiet, report=_report)
@@ -314,7 +326,7 @@ def scan_command(incidents, crimes, output, threshold, target_recall, db_path, e
 @rules_option
 @model_options
 @user_errors
-def explain_command(incidents, incident_id, text, encoding, rules_path, model, rules_only):
+def explain_command(incidents, incident_id, text, encoding, rules_path, model, models_root, rules_only):
     """Show how one log is read: entries, tokens, cues, context triggers and the verdict.
 
     The verdict is the rules' and, unless --rules-only, the trained model's. This prints the log's text:
@@ -329,7 +341,7 @@ def explain_command(incidents, incident_id, text, encoding, rules_path, model, r
         if found is None:
             raise click.ClickException(f"{incidents}: no incident with incident_id {incident_id!r}")
         text = found.text
-    scorer, _ = _scorer(rules_path, model, rules_only)
+    scorer, _ = _scorer(rules_path, model, rules_only, models_root)
     click.echo(explain_text(scorer, text))
 
 
@@ -387,13 +399,6 @@ def rules_list_command(rules_path, as_json, as_csv):
                               headers=["kind", "id", "label or category", "description"]))
     # Machine formats keep standard output to the records.
     click.echo(f"rules version {ruleset.version}", err=fmt != "text")
-
-
-def models_root_option(func):
-    return click.option("--models", "models_root", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="The models home: trained versions, current.json and the audit log [default: "
-                             "$INCIDENT_CLASSIFIER_HOME/models, else models/ in the user data folder]. The "
-                             "shipped model is read-only, and current until one is made current here.")(func)
 
 
 def _home(models_root):
@@ -649,7 +654,7 @@ def review_import_command(reviews_file, db_path, encoding):
 @click.option("--encoding", default="utf-8", show_default=True)
 @model_options
 @user_errors
-def review_sample_command(incidents, size, seed, db_path, encoding, model, rules_only):
+def review_sample_command(incidents, size, seed, db_path, encoding, model, models_root, rules_only):
     """Draw a random sample of incidents in INCIDENTS that were NOT flagged, for a reviewer to check.
 
     As inspectors do it: decide each with `review decide`, then `review stats` estimates the share of
@@ -658,7 +663,7 @@ def review_sample_command(incidents, size, seed, db_path, encoding, model, rules
     from classifier.review.audit import draw_audit_sample
 
     with _store(db_path, "write") as store:
-        scorer, _ = _scorer(None, model, rules_only)
+        scorer, _ = _scorer(None, model, rules_only, models_root)
         sample_id, items, population = draw_audit_sample(incidents, store, size=size, seed=seed, scorer=scorer,
                                                          encoding=encoding)
     from classifier.review.render import one_line
@@ -723,6 +728,19 @@ def review_stats_command(db_path, as_json):
                      f"share of offences missed {s['share_missed']:.3f} "
                      f"({s['share_missed_95'][0]:.3f}-{s['share_missed_95'][1]:.3f})")
         click.echo(line)
+
+
+@review_group.command("audit-log")
+@db_option
+@listing_options
+@user_errors
+def review_audit_log_command(db_path, as_json, as_csv):
+    """The flag store's audit log, oldest first: each retrain from its decisions (refused ones too), and each
+    promote or rollback recorded here with --db, who did it and when."""
+    fmt = _listing_format(as_json, as_csv)
+    with _store(db_path, "read") as store:
+        entries = store.audit_log()
+    _print_audit_log(entries, fmt, "this flag store")
 
 
 @cli.command("report")
@@ -830,54 +848,88 @@ def models_list_command(models_root, as_json, as_csv):
                               headers=["  version", "created_at", "dev F1", "parent", "promotion", "where"]))
 
 
+def record_in_store_option(func):
+    return click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="Also record this change in the audit log of this flag store (the one the "
+                             "force's scans and reviews use), beside the models home's.")(func)
+
+
+def _record_in_store(db_path, entry: dict) -> None:
+    if db_path is not None:
+        with _store(db_path, "write") as store:
+            store.record_event(entry)
+
+
 @models_group.command("promote")
 @click.argument("version")
 @click.option("--force", is_flag=True,
               help="Promote a version the retraining gate refused (recorded as forced in the audit log).")
 @reviewer_option
 @models_root_option
+@record_in_store_option
 @user_errors
-def models_promote_command(version, force, reviewer, models_root):
+def models_promote_command(version, force, reviewer, models_root, db_path):
     """Make VERSION the model classify and scan use. A version the retraining gate refused needs --force."""
     from classifier.model_versions import promote
 
-    details = promote(version, models_root, force=force, by=reviewer)
-    if details["forced"]:
-        click.echo(f"forced over the retraining gate's refusal: {'; '.join(details['gate_failures'])}")
+    if db_path is not None:
+        # Refuse a mistyped --db before the model changes, not after.
+        _store(db_path, "write").close()
+    entry = promote(version, models_root, force=force, by=reviewer)
+    _record_in_store(db_path, entry)
+    if entry["forced"]:
+        click.echo(f"forced over the retraining gate's refusal: {'; '.join(entry['gate_failures'])}")
     click.echo(f"{version} is now the current model")
 
 
 @models_group.command("rollback")
 @reviewer_option
 @models_root_option
+@record_in_store_option
 @user_errors
-def models_rollback_command(reviewer, models_root):
+def models_rollback_command(reviewer, models_root, db_path):
     """Go back to the model that was current before this one."""
     from classifier.model_versions import rollback
 
-    old, new = rollback(models_root, by=reviewer)
-    click.echo(f"rolled back from {old} to {new}")
+    if db_path is not None:
+        _store(db_path, "write").close()
+    entry = rollback(models_root, by=reviewer)
+    _record_in_store(db_path, entry)
+    click.echo(f"rolled back from {entry['from']} to {entry['version']}")
 
 
 @models_group.command("history")
 @models_root_option
+@listing_options
 @user_errors
-def models_history_command(models_root):
+def models_history_command(models_root, as_json, as_csv):
     """The audit log of the models home, oldest first: every train, retrain (refused ones too), promote and
     rollback, who did it and when, and which went live over the retraining gate's refusal."""
     from classifier.model_versions import audit_log
 
-    entries = audit_log(models_root)
-    if not entries:
-        click.echo("no model changes recorded in this models home")
+    _print_audit_log(audit_log(models_root), _listing_format(as_json, as_csv), "this models home")
+
+
+def _print_audit_log(entries: list[dict], fmt: str, where: str) -> None:
+    from classifier.io.listings import format_listing
+
+    if fmt == "json":
+        # Every field an entry holds (gate figures, hashes), not only the table's columns.
+        click.echo(json.dumps(entries, indent=2))
+        return
+    if not entries and fmt == "text":
+        click.echo(f"no model changes recorded in {where}")
+        return
+    rows = []
     for e in entries:
-        what = e.get("decision") or ""
+        outcome = e.get("decision") or ""
         if e.get("forced"):
-            what = "forced over the gate: " + "; ".join(e.get("gate_failures") or [])
+            outcome = "forced over the gate: " + "; ".join(e.get("gate_failures") or [])
         elif e.get("decision") == "refused":
-            what = "refused: " + "; ".join(e.get("gate_failures") or [])
-        click.echo(f"{e.get('at')}  {e.get('action', ''):11} {e.get('version') or '-':20} "
-                   f"from {e.get('from') or e.get('parent') or '-':20} by {e.get('by')}  {what}".rstrip())
+            outcome = "refused: " + "; ".join(e.get("gate_failures") or [])
+        rows.append({"at": e.get("at"), "action": e.get("action"), "version": e.get("version"),
+                     "from": e.get("from") or e.get("parent"), "by": e.get("by"), "outcome": outcome or None})
+    click.echo(format_listing(rows, ["at", "action", "version", "from", "by", "outcome"], fmt))
 
 
 def main():

@@ -221,11 +221,12 @@ def audit_log(root: Path | None = None) -> list[dict]:
 
 
 def set_current(version: str, root: Path | None = None, *, note: str | None = None, action: str = "set current",
-                by: str | None = None, details: dict | None = None) -> None:
+                by: str | None = None, details: dict | None = None) -> dict:
     """Make `version` current in the home; the one it replaces goes on the history that `rollback` returns to.
 
     Every change of the current model is recorded in the audit log (action, who, `details`), before the
     pointer moves: a crash between the two leaves a recorded change that did not happen, never the reverse.
+    Returns the audit entry.
     """
     root = _writable(_root(root))
     if _find(version, root) is None:
@@ -234,11 +235,13 @@ def set_current(version: str, root: Path | None = None, *, note: str | None = No
     history = list(pointer.get("history", []))
     if pointer.get("version") and pointer["version"] != version:
         history.append({"version": pointer["version"], "set_at": pointer.get("set_at")})
-    record(root, {"action": action, "version": version, "from": pointer.get("version"), **(details or {})}, by=by)
+    entry = record(root, {"action": action, "version": version, "from": pointer.get("version"), **(details or {})},
+                   by=by)
     data = {"version": version, "set_at": now(), "history": history}
     if note:
         data["note"] = note
     write_json_atomic(root / CURRENT_FILE, data)
+    return entry
 
 
 def gate_refusal(manifest: dict) -> list[str]:
@@ -252,7 +255,7 @@ def gate_refusal(manifest: dict) -> list[str]:
 
 def promote(version: str, root: Path | None = None, *, force: bool = False, by: str | None = None) -> dict:
     """Make `version` current by hand. A version the retraining gate refused needs `force`, and is recorded
-    as forced: a refusal is not undone by the next person who runs promote."""
+    as forced: a refusal is not undone by the next person who runs promote. Returns the audit entry."""
     root = _writable(_root(root))
     folder = _find(version, root)
     if folder is None:
@@ -264,13 +267,12 @@ def promote(version: str, root: Path | None = None, *, force: bool = False, by: 
     details = {"forced": bool(failures)}
     if failures:
         details["gate_failures"] = failures
-    set_current(version, root, note="promoted by hand" + (" over the gate's refusal" if failures else ""),
-                action="promote", by=by, details=details)
-    return details
+    return set_current(version, root, note="promoted by hand" + (" over the gate's refusal" if failures else ""),
+                       action="promote", by=by, details=details)
 
 
-def rollback(root: Path | None = None, *, by: str | None = None) -> tuple[str, str]:
-    """Return to the version that was current before this one: (from, to)."""
+def rollback(root: Path | None = None, *, by: str | None = None) -> dict:
+    """Return to the version that was current before this one. Returns the audit entry (`from`, `version`)."""
     root = _writable(_root(root))
     pointer = _read_pointer(root)
     history = list(pointer.get("history", []))
@@ -280,11 +282,11 @@ def rollback(root: Path | None = None, *, by: str | None = None) -> tuple[str, s
     if _find(previous["version"], root) is None:
         raise ModelError(f"{root / CURRENT_FILE}: the earlier model {previous['version']} is no longer in {root} "
                          "nor among the shipped models; promote a version that `models list` shows")
-    record(root, {"action": "rollback", "version": previous["version"], "from": pointer["version"]}, by=by)
+    entry = record(root, {"action": "rollback", "version": previous["version"], "from": pointer["version"]}, by=by)
     data = {"version": previous["version"], "set_at": now(),
             "history": history, "note": f"rolled back from {pointer['version']}"}
     write_json_atomic(root / CURRENT_FILE, data)
-    return pointer["version"], previous["version"]
+    return entry
 
 
 def list_versions(root: Path | None = None) -> list[dict]:

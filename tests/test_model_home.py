@@ -65,7 +65,8 @@ def test_the_shipped_model_is_current_until_the_home_has_one(small_model, models
     assert resolve(None) == models_home / version
     assert any(line.startswith(f"* {version}") for line in runner.invoke(cli, ["models", "list"]).output.splitlines())
     # The home returns to the shipped model: the shipped version is found by name, not copied.
-    assert rollback() == (version, SHIPPED)
+    entry = rollback()
+    assert (entry["from"], entry["version"]) == (version, SHIPPED)
     assert resolve(None) == shipped_models_dir() / SHIPPED and not (models_home / SHIPPED).exists()
     assert resolve(SHIPPED) == shipped_models_dir() / SHIPPED
 
@@ -117,10 +118,63 @@ def test_a_version_the_gate_refused_needs_force_and_every_change_is_audited(smal
         ("promote", SHIPPED, SHIPPED, getpass.getuser())]
     assert log[0]["forced"] is True and log[0]["gate_failures"] == failures and log[2]["forced"] is False
     assert all(e["at"].endswith("+00:00") for e in log)
-    history = runner.invoke(cli, ["models", "history"]).output.splitlines()
-    assert len(history) == 3
-    assert "promote" in history[0] and f"by PS1234  forced over the gate: {failures[0]}" in history[0]
-    assert "rollback" in history[1] and "by DS99" in history[1]
+    header, *history = runner.invoke(cli, ["models", "history"]).output.splitlines()
+    assert header.split() == ["at", "action", "version", "from", "by", "outcome"] and len(history) == 3
+    assert history[0].split()[1:5] == ["promote", version, SHIPPED, "PS1234"]
+    assert history[0].endswith(f"forced over the gate: {failures[0]}")
+    assert history[1].split()[1:5] == ["rollback", SHIPPED, version, "DS99"]
+    as_csv = runner.invoke(cli, ["models", "history", "--csv"]).output.splitlines()
+    assert as_csv[0] == "at,action,version,from,by,outcome" and len(as_csv) == 4
+    assert json.loads(runner.invoke(cli, ["models", "history", "--json"]).output) == log
+
+
+def test_a_promote_recorded_in_a_flag_store_and_the_store_log_is_append_only(small_model, models_home, tmp_path):
+    import sqlite3
+
+    from classifier.review.store import FlagStore
+
+    version = _copy_into(models_home, small_model)
+    runner = CliRunner()
+    # A mistyped --db is refused before the model changes, not after.
+    mistyped = runner.invoke(cli, ["models", "promote", version, "--db", str(tmp_path / "flgas.sqlite")])
+    assert mistyped.exit_code == 1 and "no flag store here" in mistyped.output
+    assert resolve(None) == shipped_models_dir() / SHIPPED and audit_log() == []
+
+    db = tmp_path / "flags.sqlite"
+    FlagStore(db).close()
+    promoted = runner.invoke(cli, ["models", "promote", version, "--db", str(db), "--reviewer", "PS1234"])
+    assert promoted.exit_code == 0, promoted.output
+    listing = runner.invoke(cli, ["review", "audit-log", "--db", str(db), "--csv"]).output.splitlines()
+    assert listing[0] == "at,action,version,from,by,outcome" and listing[1].split(",")[1:5] == [
+        "promote", version, SHIPPED, "PS1234"]
+    with FlagStore(db, mode="read") as store:
+        assert store.audit_log() == audit_log()
+    con = sqlite3.connect(db)
+    for statement in ("UPDATE audit_log SET by = 'someone else'", "DELETE FROM audit_log"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            con.execute(statement)
+    con.close()
+
+
+def test_scoring_commands_take_the_models_home(small_model, models_home, tmp_path):
+    """--models on classify (as on scan, explain and review sample): that home's current model scores."""
+    from helpers import read_jsonl
+
+    other = tmp_path / "force-home"
+    version = _copy_into(other, small_model)
+    set_current(version, other)
+    incidents = write_jsonl(tmp_path / "in.jsonl", [{"incident_id": "1", "text": "He punched her in the face."}])
+    runner = CliRunner()
+    for args, expected in (([], SHIPPED), (["--models", str(other)], version)):
+        result = runner.invoke(cli, ["classify", str(incidents), "-o", str(tmp_path / "out.jsonl"), "--workers", "1",
+                                     *args])
+        assert result.exit_code == 0, result.output
+        assert read_jsonl(tmp_path / "out.jsonl")[0]["model"] == expected
+    explained = runner.invoke(cli, ["explain", "--text", "He punched her.", "--models", str(other)])
+    assert explained.exit_code == 0 and version in explained.output
+    # A home with no version of its own scores with the shipped default.
+    empty = runner.invoke(cli, ["explain", "--text", "He punched her.", "--models", str(tmp_path / "none-here")])
+    assert empty.exit_code == 0 and SHIPPED in empty.output
 
 
 def test_a_corrupt_audit_log_is_one_line(models_home):

@@ -84,7 +84,7 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
         shift = manifest["lineage"]["held_out"]["style"][who]
         assert {g["group"] for g in shift["groups"]} == styles and shift["models_trained"] == len(styles)
 
-    back = runner.invoke(cli, ["models", "rollback", "--models", str(root), "--reviewer", "PS1234"])
+    back = runner.invoke(cli, ["models", "rollback", "--models", str(root), "--reviewer", "PS1234", "--db", str(db)])
     assert back.exit_code == 0 and back.output.strip().endswith(f"to {small_model.version}")
     assert json.loads((root / "current.json").read_text())["version"] == small_model.version
 
@@ -98,7 +98,12 @@ def test_a_poisoned_batch_is_refused_and_force_is_recorded(gate_model, gate_corp
         ("retrain", "refused", None, getpass.getuser()), ("retrain", "forced", current["version"], getpass.getuser()),
         ("rollback", None, small_model.version, "PS1234")]
     assert audit[1]["forced"] is True and audit[1]["gate_failures"] == manifest["lineage"]["gate_failures"]
-    history = runner.invoke(cli, ["models", "history", "--models", str(root)]).output.splitlines()[1:]
+    # The flag store the decisions came from keeps the same entries: retrains from it, the rollback given --db.
+    stored = runner.invoke(cli, ["review", "audit-log", "--db", str(db), "--json"])
+    assert stored.exit_code == 0 and json.loads(stored.output) == audit
+    header, *history = runner.invoke(cli, ["models", "history", "--models", str(root)]).output.splitlines()
+    assert header.split() == ["at", "action", "version", "from", "by", "outcome"]
+    history = history[1:]  # the test helper's first "set current"
     assert "refused: the batch contradicts the current model too often" in history[0]
     assert f"{current['version']}" in history[1] and "forced over the gate: the batch contradicts" in history[1]
 

@@ -250,7 +250,7 @@ def test_a_version_3_store_is_migrated_and_a_decision_imported_twice_counts_once
     stats = json.loads(runner.invoke(cli, ["review", "stats", "--db", str(db), "--json"]).stdout)
     assert stats["reviews"] == {"crime": 1, "no_crime": 1} and stats["replaced"] == 0
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),) == (4,)
+    assert con.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),) == (5,)
     # Nothing is deleted: the copies stay, marked as copies of the first.
     assert con.execute("SELECT id, duplicate_of FROM reviews ORDER BY id").fetchall() == [(1, None), (2, 1), (3, None),
                                                                                          (4, 1)]
@@ -274,8 +274,8 @@ def test_an_older_store_that_cannot_be_written_is_not_read_half_migrated(tmp_pat
     monkeypatch.setattr(FlagStore, "_migrate", refuse)
     result = CliRunner().invoke(cli, ["review", "queue", "--db", str(db)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert ("store schema version 3 is older than this tool's (4) and cannot be migrated here: cannot write this "
-            "flag store here") in result.output
+    assert (f"store schema version 3 is older than this tool's ({len(MIGRATIONS)}) and cannot be migrated here: "
+            "cannot write this flag store here") in result.output
 
 
 def test_an_audit_sample_lists_ids_without_their_control_characters(tmp_path, logs):

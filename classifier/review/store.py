@@ -96,6 +96,21 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX reviews_decision ON reviews (flag_id, reviewer, outcome, reviewed_at)
         WHERE duplicate_of IS NULL;
     """,
+    # The store's audit log: model changes made from (or recorded into) this store, with who and when. The
+    # triggers make it append-only for every client of the file, not only for this tool.
+    """
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        by TEXT NOT NULL,
+        action TEXT NOT NULL,
+        details TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
 ]
 # How a command opens the store: `create` (scan --db) makes a new store; `write` and `read` need an existing
 # one, `read` without writing (mode=ro), so a reviewer with read access to the file can list and report.
@@ -234,9 +249,8 @@ class FlagStore:
             # Read again inside the lock: another process may have migrated the store since _check.
             version = self._check()
             for number in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        con.execute(statement)
+                for statement in _statements(MIGRATIONS[number]):
+                    con.execute(statement)
                 con.execute(f"PRAGMA user_version = {number + 1}")
 
     # -- flags ------------------------------------------------------------------------------------
@@ -381,6 +395,19 @@ class FlagStore:
                         "decided": len(decided), "offences": sum(d["outcome"] != "no_crime" for d in decided)})
         return out
 
+    def record_event(self, entry: dict) -> None:
+        """Append one audit entry (`at`, `by`, `action` and any details, as the models home's audit log
+        writes them) to the store's audit log."""
+        details = {k: v for k, v in entry.items() if k not in ("at", "by", "action")}
+        with self.transaction() as con:
+            con.execute("INSERT INTO audit_log (at, by, action, details) VALUES (?,?,?,?)",
+                        (entry["at"], entry["by"], entry["action"], json.dumps(details, ensure_ascii=False)))
+
+    def audit_log(self) -> list[dict]:
+        """The store's audit log, oldest first, each entry as it was recorded."""
+        return [{"at": r["at"], "by": r["by"], "action": r["action"], **json.loads(r["details"])}
+                for r in self.con.execute("SELECT * FROM audit_log ORDER BY id")]
+
     def has_flag(self, incident_id: str) -> bool:
         return self.con.execute("SELECT 1 FROM flags WHERE incident_id = ?", (incident_id,)).fetchone() is not None
 
@@ -429,6 +456,18 @@ class ImportSummary:
         else:
             self.added += 1
             self.redecided += status == "redecided"
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration, one by one (executescript would commit the migration's transaction);
+    a trigger's body holds semicolons, so a statement ends where SQLite says it is complete."""
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement
+            statement = ""
 
 
 def decision_time(value: str | None) -> datetime | None:

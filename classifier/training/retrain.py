@@ -172,9 +172,10 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     say(f"reviews reject {check['rejected']} of {check['confident']} flags the current model is at least "
         f"{CONFIDENT:.0%} sure of")
     if check["suspicious"] and not force:
-        record(models_root, {"action": "retrain", "decision": "refused", "version": None,
-                             "parent": parent["version"], "forced": False, "gate_failures": [CONTRADICTED],
-                             "reviews_sha256": digest}, by=reviewer)
+        store.record_event(record(models_root, {"action": "retrain", "decision": "refused", "version": None,
+                                                "parent": parent["version"], "forced": False,
+                                                "gate_failures": [CONTRADICTED], "reviews_sha256": digest},
+                                  by=reviewer))
         return {"candidate": None, "parent": parent["version"], "decision": "refused", "gate": {},
                 "gate_failures": [CONTRADICTED], "contradiction": check}
     candidate = train_model(corpus, rules, settings={**manifest_settings(parent), **(settings or {})},
@@ -224,10 +225,12 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
     details = {"decision": decision, "parent": parent["version"], "forced": decision == "forced",
                "gate_failures": failures, "reviews_sha256": digest}
     if decision in ("promoted", "forced"):
-        set_current(candidate.version, models_root, note=f"retrain {decision}", action="retrain", by=reviewer,
-                    details=details)
+        entry = set_current(candidate.version, models_root, note=f"retrain {decision}", action="retrain",
+                            by=reviewer, details=details)
     else:
-        record(models_root, {"action": "retrain", "version": candidate.version, **details}, by=reviewer)
+        entry = record(models_root, {"action": "retrain", "version": candidate.version, **details}, by=reviewer)
+    # The store that supplied the decisions keeps the outcome too, so its auditor sees what they led to.
+    store.record_event(entry)
     return {"candidate": candidate.version, "parent": parent["version"], "decision": decision, "gate": gate,
             "gate_failures": failures, "contradiction": check, "held_out": shift}
 
