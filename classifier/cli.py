@@ -559,17 +559,24 @@ QUEUE_COLUMNS = ["incident_id", "label", "confidence", "band", "decided_by", "op
 @click.option("--since", default=None, callback=_iso_time, help="Opened at or after this ISO date or time.")
 @click.option("--until", default=None, callback=_iso_time, help="Opened before this ISO date or time.")
 @click.option("--code", default=None, help="Opening or closing code contains this text (e.g. 'VERBAL').")
+@click.option("--band", type=click.Choice(["likely", "review"]), default=None, help="Only flags of this band.")
+@click.option("--search", default=None, help="Text or incident id contains this.")
+@click.option("--order", type=click.Choice(["value", "teach"]), default="value", show_default=True,
+              help="value: most valuable first. teach: the flags the model is least sure of first (offence "
+                   "probability nearest 0.5), whose decisions teach the next retrain most.")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @listing_options
 @user_errors
-def review_queue_command(db_path, label, since, until, code, limit, as_json, as_csv):
-    """Open flags, most valuable first: the likely band, then by confidence, oldest first."""
+def review_queue_command(db_path, label, since, until, code, band, search, order, limit, as_json, as_csv):
+    """Open flags, most valuable first (the likely band, then by confidence, oldest first), or in --order
+    teach."""
     from classifier.io.listings import format_listing
     from classifier.review.render import one_line
 
     fmt = _listing_format(as_json, as_csv)
     with _store(db_path, "read") as store:
-        rows = store.open_flags(label=label, since=since, until=until, code=code, limit=limit)
+        rows = store.open_flags(label=label, since=since, until=until, code=code, band=band, search=search,
+                                order=order, limit=limit)
     # Stored values come from the force's export: no control character of theirs reaches the terminal.
     records = [{c: one_line(r[c]) if isinstance(r[c], str) else r[c] for c in QUEUE_COLUMNS} for r in rows]
 
@@ -930,6 +937,92 @@ def _print_audit_log(entries: list[dict], fmt: str, where: str) -> None:
         rows.append({"at": e.get("at"), "action": e.get("action"), "version": e.get("version"),
                      "from": e.get("from") or e.get("parent"), "by": e.get("by"), "outcome": outcome or None})
     click.echo(format_listing(rows, ["at", "action", "version", "from", "by", "outcome"], fmt))
+
+
+@cli.command("serve")
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Keep the default and put the force's reverse proxy (TLS) in front.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8321, show_default=True)
+@click.option("--second-review", "second_review", type=click.FloatRange(0.0, 1.0), default=0.1, show_default=True,
+              help="Share of decided flags shown again to a second reviewer, for agreement (kappa on Stats).")
+@click.option("--https-only", is_flag=True,
+              help="Send the session cookie over HTTPS only: set this behind a TLS-terminating proxy.")
+@click.option("--root-path", default="", help="The path prefix the reverse proxy serves the page under, e.g. /review.")
+@click.option("--proxy", "forwarded_allow_ips", default=None, metavar="IPS",
+              help="Trust X-Forwarded-For/-Proto from these proxy addresses (comma-separated) [default: none].")
+@user_errors
+def serve_command(db_path, host, port, second_review, https_only, root_path, forwarded_allow_ips):
+    """The review web page for QA teams: the queue, one flag at a time with keys, audit samples, stats.
+
+    Reviewers log in with accounts made by `users add`; decisions go to the flag store as `review decide`
+    records them, under the logged-in name. Needs the web extra: pip install 'incident-classifier[web]'.
+    """
+    try:
+        import uvicorn
+
+        from classifier.web.app import create_app
+    except ImportError as exc:
+        raise click.ClickException(f"the review web page needs the web extra ({exc.name} is missing): "
+                                   "pip install 'incident-classifier[web]'") from None
+    path = db_path or _default_db()
+    with _store(path, "write") as store:
+        if not store.users():
+            raise click.ClickException(f"{path}: no reviewer accounts yet; add one with `incident-classifier "
+                                       "users add NAME --role admin`")
+    app = create_app(path, second_review_share=second_review, https_only=https_only)
+    _report(f"serving {path} on http://{host}:{port}{root_path}/ (Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, root_path=root_path, proxy_headers=forwarded_allow_ips is not None,
+                forwarded_allow_ips=forwarded_allow_ips, log_level="warning", access_log=False)
+
+
+def _default_db():
+    from classifier.review.store import default_db
+
+    return default_db()
+
+
+@cli.group("users")
+def users_group():
+    """Reviewer accounts of the review web page, kept in the flag store."""
+
+
+@users_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["reviewer", "admin"]), required=True,
+              help="reviewer: decides flags. admin: also draws audit samples and exports decisions.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@db_option
+@user_errors
+def users_add_command(name, role, password_stdin, db_path):
+    """Add the account NAME, or set its role and a new password. The password is asked for (twice) unless
+    --password-stdin; only a salted scrypt hash is stored."""
+    from classifier.web.accounts import hash_password
+
+    if not name.strip() or name != name.strip() or any(not c.isprintable() for c in name):
+        raise click.ClickException("a user name needs printable characters, without spaces around them")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password_hash = hash_password(password)
+    with _store(db_path, "write") as store:
+        new = store.add_user(name, role, password_hash)
+    click.echo(f"{'added' if new else 'updated'} {name} ({role})")
+
+
+@users_group.command("list")
+@db_option
+@listing_options
+@user_errors
+def users_list_command(db_path, as_json, as_csv):
+    """The accounts: name, role, when made and last changed (never a password or its hash)."""
+    from classifier.io.listings import format_listing
+
+    fmt = _listing_format(as_json, as_csv)
+    with _store(db_path, "read") as store:
+        rows = [dict(r) for r in store.users()]
+    click.echo(format_listing(rows, ["name", "role", "created_at", "updated_at"], fmt))
 
 
 def main():

@@ -65,9 +65,9 @@ def score_record(label: str = "violence_without_injury", confidence: float = 0.9
 
 def flag_record(incident_id: str, **fields) -> dict:
     """A flag as `scan` writes it, likely band, no linked crime."""
-    return score_record(incident_id=incident_id, band="likely", reason="no linked crime record",
-                        closing_code_conflict=None, linked_crimes=[], rules="r", scanned_at="2026-11-26T00:00:00",
-                        **fields)
+    return score_record(**{"incident_id": incident_id, "band": "likely", "reason": "no linked crime record",
+                           "closing_code_conflict": None, "linked_crimes": [], "rules": "r",
+                           "scanned_at": "2026-11-26T00:00:00", **fields})
 
 
 def toy_word_model(suffix: str = ""):
@@ -86,3 +86,46 @@ def toy_word_model(suffix: str = ""):
     x = [record(t + suffix) for t in offence + innocent] * 2
     y = (["violence_without_injury"] * 5 + ["none"] * 5) * 2
     return x, build_estimator({"cv": 2, "min_df": 1}).fit(x, y)
+
+
+WEB_PASSWORD = "correct horse battery"
+# Public-supplied text that would run if it reached the page unescaped: in text, ids, codes and notes.
+PAYLOADS = ['<script>window.__pwned=1</script>', '"><img src=x onerror="window.__pwned=1">',
+            "javascript:window.__pwned=1", "</pre><svg onload=window.__pwned=1>"]
+
+
+def web_store(path: Path, flags: int = 12, *, hostile: bool = False) -> Path:
+    """A flag store with `flags` open flags (labels, bands and confidences varied) and three accounts, ann
+    (admin), bob and cat (reviewers), each with WEB_PASSWORD; with `hostile`, PAYLOADS in ids, text and codes."""
+    from classifier.io.readers import Incident
+    from classifier.review.store import FlagStore
+    from classifier.web.accounts import hash_password
+
+    labels = ["violence_with_injury", "violence_without_injury", "rape", "other_sexual", "stalking_harassment"]
+    with FlagStore(path) as store:
+        for n in range(flags):
+            payload = PAYLOADS[n % len(PAYLOADS)] if hostile else ""
+            incident_id = f"INC-{n:05d}{payload}"
+            text = f"Caller reports an argument at number {n}; he punched her in the face. {payload}"
+            flag = flag_record(incident_id, label=labels[n % len(labels)], confidence=round(0.55 + (n % 40) / 100, 3),
+                               band="likely" if n % 3 else "review", decided_by="rules")
+            store.add_flag(flag, Incident(incident_id, text, n + 2, opened_at=f"2026-11-{1 + n % 28:02d}T10:00:00",
+                                          opening_code=f"DOMESTIC{payload}", closing_code="VERBAL ONLY"))
+        # A cheap hash for tests (the real cost is N=2**17): verify_password reads the cost from the hash.
+        cheap = hash_password(WEB_PASSWORD, n=2 ** 12)
+        store.add_user("ann", "admin", cheap)
+        store.add_user("bob", "reviewer", cheap)
+        store.add_user("cat", "reviewer", cheap)
+    return path
+
+
+def csrf_of(html: str) -> str:
+    import re
+
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def web_login(client, name: str, password: str = WEB_PASSWORD):
+    """Logs `client` (a Starlette TestClient) in; returns the response of the page it lands on."""
+    page = client.get("/login")
+    return client.post("/login", data={"name": name, "password": password, "csrf": csrf_of(page.text)})

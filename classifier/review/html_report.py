@@ -44,6 +44,29 @@ def highlight(text: str, evidence: list[dict]) -> str:
     return "".join(out)
 
 
+def evidence_table(evidence: list[dict]) -> str:
+    """Each cue or model term: rule, label, words, context (or the model's weight), triggers."""
+    rows = "".join(
+        f"<tr><td>{html.escape(e['rule'])}</td><td>{html.escape(e['label'])}</td><td>{html.escape(e['text'])}</td>"
+        f"<td>{html.escape(describe(e) if is_model_item(e) else ', '.join(e['context']) or 'counts')}</td>"
+        f"<td>{html.escape('; '.join(t['rule'] + ': ' + t['text'] for t in e.get('triggers', [])))}</td></tr>"
+        for e in evidence
+    )
+    return ("<table><tr><th>rule</th><th>label</th><th>words</th><th>context</th><th>trigger</th></tr>"
+            f"{rows}</table>")
+
+
+def flag_body(f) -> str:
+    """One flag as the report and the review web page both show it: codes and reason, the log with its cues
+    marked (excluded ones struck through, the model's terms underlined), and the evidence table. Every value
+    from the store is escaped."""
+    evidence = json.loads(f["evidence"])
+    conflict = f"<br>{html.escape(f['closing_code_conflict'])}" if f["closing_code_conflict"] else ""
+    return (f'<div class="meta">opened {html.escape(f["opened_at"] or "-")} as {html.escape(f["opening_code"] or "-")}; '
+            f"closed as {html.escape(f['closing_code'] or '-')}; {html.escape(f['reason'])}{conflict}</div>"
+            f"<pre>{highlight(f['text'], evidence)}</pre>{evidence_table(evidence)}")
+
+
 def render_report(flags, *, title: str = "Open flags") -> str:
     made = now()
     labels = sorted({f["label"] for f in flags})
@@ -59,24 +82,12 @@ def render_report(flags, *, title: str = "Open flags") -> str:
         + "</select></label></div>",
     ]
     for f in flags:
-        evidence = json.loads(f["evidence"])
-        rows = "".join(
-            f"<tr><td>{html.escape(e['rule'])}</td><td>{html.escape(e['label'])}</td><td>{html.escape(e['text'])}</td>"
-            f"<td>{html.escape(describe(e) if is_model_item(e) else ', '.join(e['context']) or 'counts')}</td>"
-            f"<td>{html.escape('; '.join(t['rule'] + ': ' + t['text'] for t in e.get('triggers', [])))}</td></tr>"
-            for e in evidence
-        )
-        conflict = f"<br>{html.escape(f['closing_code_conflict'])}" if f["closing_code_conflict"] else ""
         parts.append(
             f'<div class="flag {html.escape(f["band"] or "review")}" data-label="{html.escape(f["label"])}" '
             f'id="{html.escape(f["incident_id"])}">'
             f"<h2>{html.escape(f['incident_id'])} &middot; {html.escape(f['label'])} &middot; confidence "
             f"{f['confidence']:.3f} &middot; {html.escape(f['band'] or '')}</h2>"
-            f'<div class="meta">opened {html.escape(f["opened_at"] or "-")} as {html.escape(f["opening_code"] or "-")}; '
-            f"closed as {html.escape(f['closing_code'] or '-')}; {html.escape(f['reason'])}{conflict}</div>"
-            f"<pre>{highlight(f['text'], evidence)}</pre>"
-            "<table><tr><th>rule</th><th>label</th><th>words</th><th>context</th><th>trigger</th></tr>"
-            f"{rows}</table></div>"
+            f"{flag_body(f)}</div>"
         )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -111,7 +111,38 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # The review web page: reviewers' accounts (a salted scrypt hash, never a password), the server's own
+    # settings (its session-signing key), and undo. An undone decision is marked retracted, by whom and when,
+    # never deleted; every read leaves it out, as it leaves out copies.
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('reviewer', 'admin')),
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    ALTER TABLE reviews ADD COLUMN retracted_at TEXT;
+    ALTER TABLE reviews ADD COLUMN retracted_by TEXT;
+    DROP INDEX reviews_decision;
+    CREATE UNIQUE INDEX reviews_decision ON reviews (flag_id, reviewer, outcome, reviewed_at)
+        WHERE duplicate_of IS NULL AND retracted_at IS NULL;
+    CREATE INDEX reviews_flag ON reviews (flag_id);
+    """,
 ]
+# A decision that counts: not a copy of another (older stores), not undone.
+LIVE = "duplicate_of IS NULL AND retracted_at IS NULL"
+LIVE_R = "r.duplicate_of IS NULL AND r.retracted_at IS NULL"  # the same, of reviews aliased r
+ROLES = ("reviewer", "admin")
+# Orders of the review queue: `value`, most valuable first (likely before review, then by confidence, then
+# oldest); `teach`, the flags whose offence probability is nearest 0.5 first, where a decision tells the next
+# retrain most.
+ORDERS = ("value", "teach")
+_ORDER_SQL = {
+    "value": "band = 'likely' DESC, confidence DESC, COALESCE(opened_at, scanned_at) ASC, id ASC",
+    "teach": "ABS(0.5 - (1.0 - COALESCE(json_extract(probabilities, '$.none'), 0.0))) ASC, confidence DESC, id ASC",
+}
 # How a command opens the store: `create` (scan --db) makes a new store; `write` and `read` need an existing
 # one, `read` without writing (mode=ro), so a reviewer with read access to the file can list and report.
 MODES = ("create", "write", "read")
@@ -125,12 +156,22 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def second_review(incident_id: str, share: float) -> bool:
+    """Whether a decided flag goes to a second reviewer: a fixed `share` of incidents, chosen by a hash of the
+    id, so the choice is the same on every page, server and restart, and cannot be steered by a reviewer."""
+    if not share:
+        return False
+    digest = hashlib.sha256(str(incident_id).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64 < share
+
+
 def _open(path: Path, mode: str, *, immutable: bool = False) -> sqlite3.Connection:
     uri = f"file:{quote(str(path.absolute()))}?mode={mode}" + ("&immutable=1" if immutable else "")
     # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), so concurrent writers queue
     # on the lock instead of failing halfway.
     con = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
     con.row_factory = sqlite3.Row
+    con.create_function("second_review", 2, second_review, deterministic=True)
     con.execute("PRAGMA busy_timeout = 60000")
     con.execute("PRAGMA foreign_keys = ON")
     return con
@@ -262,7 +303,8 @@ class FlagStore:
             if con.execute("SELECT 1 FROM flags WHERE incident_id = ? AND text_sha256 = ?",
                            (incident.incident_id, digest)).fetchone():
                 return "again"
-            if con.execute("SELECT 1 FROM reviews WHERE incident_id = ?", (incident.incident_id,)).fetchone():
+            if con.execute(f"SELECT 1 FROM reviews WHERE incident_id = ? AND {LIVE}",
+                           (incident.incident_id,)).fetchone():
                 return "decided"
             superseded = con.execute(
                 "UPDATE flags SET status = 'superseded', closed_at = ? WHERE incident_id = ? AND status = 'open'",
@@ -306,13 +348,42 @@ class FlagStore:
                                   "LIMIT 1", (incident.incident_id, row["id"])).fetchone()
         return "refreshed" if before is not None and before["status"] == "superseded" else "added"
 
-    def open_flags(self, *, label: str | None = None, since: str | None = None, until: str | None = None,
-                   code: str | None = None, limit: int | None = None) -> list[sqlite3.Row]:
-        """Open flags, most valuable first: likely before review, then by confidence, then oldest first."""
-        where, args = ["status = 'open'"], []
-        if label:
-            where.append("label = ?")
-            args.append(label)
+    def open_flags(self, *, label: str | None = None, band: str | None = None, since: str | None = None,
+                   until: str | None = None, code: str | None = None, search: str | None = None,
+                   order: str = "value", reviewer: str | None = None, second_share: float = 0.0,
+                   limit: int | None = None, offset: int = 0) -> list[sqlite3.Row]:
+        """Open flags in `order` (see ORDERS), filtered; with a `reviewer`, also the flags chosen for a second
+        review (`second_share`) that one other reviewer has decided, and none of this reviewer's own."""
+        where, args = self._queue_where(label=label, band=band, since=since, until=until, code=code,
+                                        search=search, reviewer=reviewer, second_share=second_share)
+        if order not in ORDERS:
+            raise ValueError(f"order {order!r} is not one of {ORDERS}")
+        sql = f"SELECT * FROM flags WHERE {where} ORDER BY {_ORDER_SQL[order]}"
+        if limit:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        return self.con.execute(sql, args).fetchall()
+
+    def queue_ids(self, **filters) -> list[str]:
+        """The incident ids of `open_flags(**filters)`, in order, without loading the flags."""
+        order = filters.pop("order", "value")
+        where, args = self._queue_where(**filters)
+        return [r[0] for r in self.con.execute(f"SELECT incident_id FROM flags WHERE {where} "
+                                               f"ORDER BY {_ORDER_SQL[order]}", args)]
+
+    def _queue_where(self, *, label=None, band=None, since=None, until=None, code=None, search=None,
+                     reviewer=None, second_share=0.0) -> tuple[str, list]:
+        if reviewer and second_share:
+            where = [f"""(status = 'open' OR (status = 'decided' AND second_review(incident_id, ?)
+                      AND (SELECT COUNT(DISTINCT r.reviewer) FROM reviews r WHERE r.flag_id = flags.id AND {LIVE_R}) = 1
+                      AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.flag_id = flags.id AND r.reviewer = ?
+                                      AND {LIVE_R})))"""]
+            args: list = [float(second_share), reviewer]
+        else:
+            where, args = ["status = 'open'"], []
+        for column, value in (("label", label), ("band", band)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
         if since:
             where.append("COALESCE(opened_at, scanned_at) >= ?")
             args.append(since)
@@ -322,11 +393,19 @@ class FlagStore:
         if code:
             where.append("(opening_code LIKE ? OR closing_code LIKE ?)")
             args += [f"%{code}%", f"%{code}%"]
-        sql = (f"SELECT * FROM flags WHERE {' AND '.join(where)} "
-               "ORDER BY band = 'likely' DESC, confidence DESC, COALESCE(opened_at, scanned_at) ASC")
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return self.con.execute(sql, args).fetchall()
+        if search:
+            # LIKE's own wildcards in the search are literal: a reviewer searching "50%" means those characters.
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(text LIKE ? ESCAPE '\\' OR incident_id LIKE ? ESCAPE '\\')")
+            args += [pattern, pattern]
+        return " AND ".join(where), args
+
+    def audit_items(self, *, undecided: bool = False) -> list[sqlite3.Row]:
+        """The incidents of the audit samples, as drawn; `undecided`: only those no one has decided yet."""
+        sql = "SELECT * FROM flags WHERE status = 'audit'"
+        if undecided:
+            sql += f" AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.flag_id = flags.id AND {LIVE_R})"
+        return self.con.execute(sql + " ORDER BY audit_sample_id, id").fetchall()
 
     def latest_flag(self, incident_id: str) -> sqlite3.Row | None:
         return self.con.execute("SELECT * FROM flags WHERE incident_id = ? ORDER BY id DESC LIMIT 1",
@@ -345,6 +424,56 @@ class FlagStore:
                 raise InputError(None, None, f"incident {incident_id!r} has no flag in {self.path}")
             return _insert_review(con, incident_id, flag["id"], outcome, label, reviewer, reviewed_at or now(),
                                   note, source)
+
+    def undo_last(self, reviewer: str) -> sqlite3.Row | None:
+        """Undo `reviewer`'s latest decision that counts: it is marked retracted (by whom, when), never
+        deleted, and its flag returns to the queue if no other decision on it counts. None: nothing to undo."""
+        with self.transaction() as con:
+            row = con.execute(f"SELECT * FROM reviews WHERE reviewer = ? AND {LIVE} ORDER BY id DESC LIMIT 1",
+                              (reviewer,)).fetchone()
+            if row is None:
+                return None
+            con.execute("UPDATE reviews SET retracted_at = ?, retracted_by = ? WHERE id = ?",
+                        (now(), reviewer, row["id"]))
+            if not con.execute(f"SELECT 1 FROM reviews WHERE flag_id IS ? AND {LIVE}", (row["flag_id"],)).fetchone():
+                con.execute("UPDATE flags SET status = 'open', closed_at = NULL WHERE id = ? AND status = 'decided'",
+                            (row["flag_id"],))
+            return row
+
+    def decided_today(self, since: str) -> int:
+        """Flags with a decision that counts recorded since `since` (an ISO time)."""
+        return self.con.execute(f"SELECT COUNT(DISTINCT flag_id) FROM reviews WHERE {LIVE} AND reviewed_at >= ?",
+                                (since,)).fetchone()[0]
+
+    # -- accounts and settings of the review web page ------------------------------------------------
+
+    def add_user(self, name: str, role: str, password_hash: str) -> bool:
+        """Add a reviewer's account, or replace its role and password; True if it is new."""
+        if role not in ROLES:
+            raise InputError(None, None, f"role {role!r} is not one of: {', '.join(ROLES)}")
+        with self.transaction() as con:
+            new = con.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is None
+            at = now()
+            con.execute("INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?,?,?,?,?) "
+                        "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
+                        "password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+                        (name, role, password_hash, at, at))
+        return new
+
+    def user(self, name: str) -> sqlite3.Row | None:
+        return self.con.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+
+    def users(self) -> list[sqlite3.Row]:
+        return self.con.execute("SELECT name, role, created_at, updated_at FROM users ORDER BY name").fetchall()
+
+    def setting(self, name: str, make) -> str:
+        """A setting of the store, made by `make()` and kept the first time it is asked for."""
+        row = self.con.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            return row[0]
+        with self.transaction() as con:
+            con.execute("INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)", (name, make()))
+            return con.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()[0]
 
     def import_reviews(self, rows: list[dict], source: str, *, lines: list[int] | None = None) -> ImportSummary:
         """Add many decisions in one transaction: all of them, or (on any error) none.
@@ -413,7 +542,7 @@ class FlagStore:
 
     def reviews(self, incident_id: str | None = None) -> list[sqlite3.Row]:
         """Every decision (of one incident, if given) in the order recorded; copies in older stores left out."""
-        where, args = "duplicate_of IS NULL", ()
+        where, args = LIVE, ()
         if incident_id is not None:
             where, args = where + " AND incident_id = ?", (incident_id,)
         return self.con.execute(f"SELECT * FROM reviews WHERE {where} ORDER BY id", args).fetchall()
@@ -423,7 +552,7 @@ class FlagStore:
         and `audit_sample_id` (set for a decision on an audit sample)."""
         return self.con.execute(
             "SELECT r.*, f.label AS predicted_label, f.confidence, f.band, f.audit_sample_id FROM reviews r "
-            "LEFT JOIN flags f ON f.id = r.flag_id WHERE r.duplicate_of IS NULL ORDER BY r.id").fetchall()
+            f"LEFT JOIN flags f ON f.id = r.flag_id WHERE {LIVE_R} ORDER BY r.id").fetchall()
 
     def status_counts(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT status, COUNT(*) FROM flags GROUP BY status").fetchall())
@@ -549,7 +678,7 @@ def _insert_flag(con, incident, digest: str, flag: dict, *, status: str = "open"
 def _insert_review(con, incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) -> Recorded:
     """A decision is a new row unless it is already recorded; the flag it decides leaves the open queue."""
     same = con.execute("SELECT id, label, note FROM reviews WHERE flag_id IS ? AND reviewer = ? AND outcome = ? "
-                       "AND reviewed_at = ? AND duplicate_of IS NULL",
+                       f"AND reviewed_at = ? AND {LIVE}",
                        (flag_id, reviewer, outcome, reviewed_at)).fetchone()
     if same is not None:
         if (same["label"], same["note"] or None) == (label, note or None):
@@ -557,7 +686,7 @@ def _insert_review(con, incident_id, flag_id, outcome, label, reviewer, reviewed
         # Two versions of one decision: which is right cannot be told, and skipping would lose one.
         raise InputError(None, None, f"{reviewer!r} decided {incident_id!r} {outcome} at {reviewed_at} already, "
                                      "with another label or note; a new decision needs its own reviewed_at")
-    before = con.execute("SELECT 1 FROM reviews WHERE flag_id IS ? AND reviewer = ? AND duplicate_of IS NULL",
+    before = con.execute(f"SELECT 1 FROM reviews WHERE flag_id IS ? AND reviewer = ? AND {LIVE}",
                          (flag_id, reviewer)).fetchone()
     cur = con.execute(
         "INSERT INTO reviews (incident_id, flag_id, outcome, label, reviewer, reviewed_at, note, source) "
