@@ -241,3 +241,18 @@ def test_users_add_keeps_a_hash_and_serve_needs_an_account(tmp_path):
     assert listing.splitlines()[0] == "name,role,created_at,updated_at" and "scrypt" not in listing
     missing = runner.invoke(cli, ["serve", "--db", str(tmp_path / "flgas.sqlite")])
     assert missing.exit_code == 1 and "no flag store here" in missing.output
+
+
+def test_a_new_password_or_role_ends_the_sessions_opened_before(db):
+    from classifier.web.accounts import hash_password
+
+    client = _client(db)
+    web_login(client, "ann")
+    assert client.get("/export.csv").status_code == 200
+    with FlagStore(db, mode="write") as store:
+        store.add_user("ann", "reviewer", hash_password("another long password", n=2 ** 12))
+    page = client.get("/export.csv")
+    assert page.url.path == "/login"
+    assert web_login(client, "ann").status_code == 401
+    web_login(client, "ann", "another long password")
+    assert client.get("/export.csv").status_code == 403

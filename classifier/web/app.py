@@ -9,6 +9,7 @@ package's own script and style, so markup that got through anyway would not run.
 from __future__ import annotations
 
 import csv
+import hashlib
 import hmac
 import io
 import json
@@ -115,8 +116,6 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
                 if request.method == "GET":
                     return RedirectResponse(_url(request, "login", next=_relative(request)), status_code=303)
                 return render(request, "error.html", 401, message="Log in first.")
-            if role and request.session.get("role") != role:
-                return render(request, "error.html", 403, message=f"This needs the {role} role.")
             form = None
             if request.method == "POST":
                 form = _form(request)
@@ -126,6 +125,16 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
                                           "the page and try again.")
             try:
                 with FlagStore(db_path, mode="write" if write else "read") as store:
+                    # The account as it is now, not as it was at login: a removed account, a new password or
+                    # a changed role ends the session's rights at once.
+                    account = store.user(request.session["user"])
+                    if account is None or not hmac.compare_digest(_account_mark(account),
+                                                                  request.session.get("account", "")):
+                        request.session.clear()
+                        return RedirectResponse(_url(request, "login"), status_code=303)
+                    request.session["role"] = account["role"]
+                    if role and account["role"] != role:
+                        return render(request, "error.html", 403, message=f"This needs the {role} role.")
                     return handler(request, store, form)
             except Forbidden as exc:
                 return render(request, "error.html", exc.status, message=exc.message)
@@ -163,7 +172,7 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         with failures_lock:
             failures.pop(name, None)
         request.session.clear()
-        request.session.update({"user": account["name"], "role": account["role"],
+        request.session.update({"user": account["name"], "role": account["role"], "account": _account_mark(account),
                                 "csrf": secrets.token_urlsafe(32)})
         return RedirectResponse(_safe_next(form.get("next")) or _url(request, "queue"), status_code=303)
 
@@ -341,6 +350,12 @@ def _now() -> str:
 def _today() -> str:
     """Midnight UTC today: decisions are stamped in UTC."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT00:00:00+00:00")
+
+
+def _account_mark(account) -> str:
+    """Changes whenever the account's password (a new salt) or role does; the session keeps the one of its
+    login. A digest, so the cookie carries nothing of the hash itself."""
+    return hashlib.sha256(f"{account['role']}\0{account['password_hash']}".encode()).hexdigest()[:32]
 
 
 def _form(request: Request) -> dict:
