@@ -74,7 +74,9 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-class Forbidden(Exception):
+class PageError(Exception):
+    """A request that cannot be served as asked: shown as a page with its status and message."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
@@ -136,7 +138,7 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
                     if role and account["role"] != role:
                         return render(request, "error.html", 403, message=f"This needs the {role} role.")
                     return handler(request, store, form)
-            except Forbidden as exc:
+            except PageError as exc:
                 return render(request, "error.html", exc.status, message=exc.message)
             except UserError as exc:
                 return render(request, "error.html", 400, message=str(exc))
@@ -207,7 +209,7 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         audit = request.query_params.get("audit") == "1"
         row = store.latest_flag(incident_id)
         if row is None:
-            raise Forbidden(404, "No flag for this incident in the store.")
+            raise PageError(404, "No flag for this incident in the store.")
         ids = _sequence(store, request, filters, audit)
         position = ids.index(incident_id) if incident_id in ids else None
         previous_id = ids[position - 1] if position else None
@@ -280,11 +282,11 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         try:
             size, seed = int(form.get("size", "")), int(form.get("seed", ""))
         except ValueError:
-            raise Forbidden(400, "Give the sample size and the seed as whole numbers.") from None
+            raise PageError(400, "Give the sample size and the seed as whole numbers.") from None
         if size < 1 or not str(path):
-            raise Forbidden(400, "Give the incidents file on the server and a sample size of at least 1.")
+            raise PageError(400, "Give the incidents file on the server and a sample size of at least 1.")
         if not path.is_file():
-            raise Forbidden(400, "No such incidents file on the server.")
+            raise PageError(400, "No such incidents file on the server.")
         scorer = (scorer_factory or _default_scorer)()
         sample_id, items, population = draw_audit_sample(path, store, size=size, seed=seed, scorer=scorer)
         store.record_event({"at": _now(), "by": request.session["user"], "action": "audit sample",
