@@ -407,6 +407,10 @@ class FlagStore:
             sql += f" AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.flag_id = flags.id AND {LIVE_R})"
         return self.con.execute(sql + " ORDER BY audit_sample_id, id").fetchall()
 
+    def flags_of(self, incident_id: str) -> list[sqlite3.Row]:
+        """Every flag the incident has had, oldest first (superseded, decided, closed and open)."""
+        return self.con.execute("SELECT * FROM flags WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
+
     def latest_flag(self, incident_id: str) -> sqlite3.Row | None:
         return self.con.execute("SELECT * FROM flags WHERE incident_id = ? ORDER BY id DESC LIMIT 1",
                                 (incident_id,)).fetchone()

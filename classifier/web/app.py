@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 from classifier.errors import UserError
 from classifier.labels import LABELS, OFFENCE_LABELS
 from classifier.review.html_report import flag_body
-from classifier.review.store import OUTCOMES, ORDERS, FlagStore, decision_time
+from classifier.review.store import ORDERS, FlagStore, decision_time
 from classifier.web.accounts import DUMMY_HASH, verify_password
 
 SESSION_COOKIE = "ic_session"
@@ -195,13 +195,11 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         query = _query(filters, request.session["user"], second_review_share)
         total = len(store.queue_ids(**query))
         flags = store.open_flags(**query, limit=PAGE_SIZE, offset=(pageno - 1) * PAGE_SIZE)
-        today = _today()
-        decided = store.decided_today(today)
+        decided = store.decided_today(_today())
         waiting = len(store.queue_ids(**_query({}, request.session["user"], second_review_share)))
         return render(request, "queue.html", flags=flags, filters=filters, total=total, page=pageno,
                       pages=max(1, -(-total // PAGE_SIZE)), decided_today=decided, waiting=waiting,
-                      orders=ORDERS, bands=("likely", "review"), filter_query=_encode(filters),
-                      since_today=today)
+                      bands=("likely", "review"))
 
     def flag(request: Request, store: FlagStore, form):
         incident_id = request.query_params.get("id", "")
@@ -215,15 +213,13 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         previous_id = ids[position - 1] if position else None
         next_id = ids[position + 1] if position is not None and position + 1 < len(ids) else (
             ids[0] if position is None and ids else None)
-        history = store.con.execute("SELECT incident_id, label, confidence, band, status, scanned_at, closed_at, "
-                                    "model FROM flags WHERE incident_id = ? ORDER BY id", (incident_id,)).fetchall()
+        history = store.flags_of(incident_id)
         decisions = store.reviews(incident_id)
         return render(request, "flag.html", flag=row, body=Markup(flag_body(row)),
                       probabilities=sorted(json.loads(row["probabilities"]).items(), key=lambda kv: -kv[1]),
                       linked=json.loads(row["linked_crimes"]), history=history, decisions=decisions,
                       previous_id=previous_id, next_id=next_id, position=position, count=len(ids),
-                      filters=filters, filter_query=_encode(filters), audit=audit, outcomes=OUTCOMES,
-                      mine=any(d["reviewer"] == request.session["user"] for d in decisions))
+                      filters=filters, audit=audit)
 
     def decide(request: Request, store: FlagStore, form):
         incident_id = form.get("id", "")
@@ -402,10 +398,6 @@ def _query(filters: dict, reviewer: str, share: float) -> dict:
     return {"label": filters.get("label"), "band": filters.get("band"), "since": filters.get("since"),
             "until": filters.get("until"), "code": filters.get("code"), "search": filters.get("q"),
             "order": filters.get("order") or "value", "reviewer": reviewer, "second_share": share}
-
-
-def _encode(filters: dict) -> str:
-    return urlencode(filters)
 
 
 def _url(request: Request, name: str, **params) -> str:
