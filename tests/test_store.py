@@ -250,7 +250,7 @@ def test_a_version_3_store_is_migrated_and_a_decision_imported_twice_counts_once
     stats = json.loads(runner.invoke(cli, ["review", "stats", "--db", str(db), "--json"]).stdout)
     assert stats["reviews"] == {"crime": 1, "no_crime": 1} and stats["replaced"] == 0
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),) == (5,)
+    assert con.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
     # Nothing is deleted: the copies stay, marked as copies of the first.
     assert con.execute("SELECT id, duplicate_of FROM reviews ORDER BY id").fetchall() == [(1, None), (2, 1), (3, None),
                                                                                          (4, 1)]
