@@ -62,6 +62,22 @@ def requirements(pattern: list[dict]) -> tuple[tuple[str, frozenset], ...]:
     return tuple(found)
 
 
+def max_length(pattern: list[dict]) -> int | None:
+    """The most tokens a match of the token pattern can span; None if it has no bound ("*", "+", "{n,}")."""
+    total = 0
+    for spec in pattern:
+        op = spec.get("OP")
+        if op in (None, "?", "!", "1"):
+            total += 1
+        elif op.startswith("{") and op.endswith("}") and "," in op and op[-2] != ",":
+            total += int(op[1:-1].split(",")[1])
+        elif op.startswith("{") and op.endswith("}") and "," not in op:
+            total += int(op[1:-1])
+        else:
+            return None
+    return total
+
+
 class PatternSet:
     """Token and phrase patterns keyed by rule id; a phrase is matched as the token pattern of its words.
 
@@ -69,6 +85,12 @@ class PatternSet:
     made it most of the pipeline's cost. So each rule has its own Matcher, and a rule runs on a doc only if one
     of its patterns has every word it requires somewhere in the doc: a cheap set test that skips most rules on
     most logs, with the same matches (greedy filtering is per rule in either case).
+
+    A match holds a token of each set its pattern requires and spans at most the pattern's `max_length`
+    tokens, so within its window a rule is searched only around those tokens: in the stretches of at most
+    that length either side of each, merged where they touch. Matches in two such stretches cannot overlap,
+    so greedy filtering gives the same matches as over the whole window; a Matcher's cost grows with the
+    tokens it walks, and gap patterns ("{0,20}" of any word) cost most per token.
     """
 
     def __init__(self, vocab: Vocab, make_doc):
@@ -77,6 +99,8 @@ class PatternSet:
         self.matchers: dict[str, Matcher] = {}
         # rule id -> the requirements of each of its token patterns; a rule with an empty tuple always runs.
         self.needs: dict[str, list[tuple]] = {}
+        # rule id -> the most tokens a match of each of its token patterns spans (None: no bound).
+        self.lengths: dict[str, list[int | None]] = {}
         self.attrs: list[str] = []
 
     def compile(self, patterns) -> list[list[dict]]:
@@ -99,6 +123,7 @@ class PatternSet:
             except (ValueError, KeyError) as exc:
                 raise RuleError(f"rule {rule_id!r}: invalid token pattern: {exc}") from None
             needs = self.needs.setdefault(rule_id, [])
+            self.lengths.setdefault(rule_id, []).extend(max_length(pattern) for pattern in tokens)
             strings = self.vocab.strings
             for pattern in tokens:
                 # Compared as string hashes, the form Doc.to_array gives.
@@ -106,13 +131,15 @@ class PatternSet:
                 needs.append(need)
                 self.attrs.extend(attr for attr, _ in need if attr not in self.attrs)
 
-    def active(self, doc: Doc) -> dict[str, tuple[int, int]]:
-        """The rules with a token pattern whose required words are all in doc, each with the tokens to search.
+    def active(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
+        """The rules with a token pattern whose required words are all in doc, each with the stretches of
+        tokens to search.
 
         A match must contain a token of each of its pattern's required sets; the window runs from the sentence
         before the first such token (of the set found least often) to the sentence after the last one, so a
-        pattern that crosses a sentence boundary is still found. A rule with a pattern that requires nothing
-        is searched in the whole doc.
+        pattern that crosses a sentence boundary is still found. Within it, a pattern of bounded length is
+        searched only within that length of those tokens (see the class). A rule with a pattern that requires
+        nothing is searched in the whole doc.
         """
         if not len(doc):
             return {}
@@ -123,11 +150,12 @@ class PatternSet:
         bounds: list[int] = []
         windows = {}
         for rule_id, needs in self.needs.items():
-            met = [need for need in needs if all(not present[attr].isdisjoint(values) for attr, values in need)]
+            met = [(need, length) for need, length in zip(needs, self.lengths[rule_id])
+                   if all(not present[attr].isdisjoint(values) for attr, values in need)]
             if not met:
                 continue
-            if not all(met):
-                windows[rule_id] = (0, len(doc))
+            if not all(need for need, _ in met):
+                windows[rule_id] = [(0, len(doc))]
                 continue
             if not where:
                 # Built once per doc, and only for a doc where some rule may match.
@@ -141,22 +169,37 @@ class PatternSet:
                     sentence.append(len(bounds) - 1)
                 bounds.append(len(doc))
             lo, hi = len(doc), 0
-            for need in met:
+            anchors = []
+            for need, length in met:
                 anchor = min(
                     ([i for value in values & present[attr] for i in where[attr][value]] for attr, values in need),
                     key=len,
                 )
                 lo = min(lo, bounds[max(sentence[min(anchor)] - 1, 0)])
                 hi = max(hi, bounds[min(sentence[max(anchor)] + 2, len(bounds) - 1)])
-            windows[rule_id] = (lo, hi)
+                anchors.append((anchor, length))
+            if any(length is None for _, length in anchors):
+                windows[rule_id] = [(lo, hi)]
+                continue
+            stretches = sorted((max(lo, i - length + 1), min(hi, i + length)) for anchor, length in anchors
+                               for i in anchor)
+            merged = [list(stretches[0])]
+            for start, end in stretches[1:]:
+                if start <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], end)
+                else:
+                    merged.append([start, end])
+            windows[rule_id] = [(start, end) for start, end in merged if start < end]
         return windows
 
     def __call__(self, doc: Doc) -> list[tuple[str, int, int]]:
         strings = self.vocab.strings
         found = set()
-        for rule_id, (lo, hi) in self.active(doc).items():
-            span = doc[lo:hi] if (lo, hi) != (0, len(doc)) else doc
-            found.update((strings[m], lo + s, lo + e) for m, s, e in self.matchers[rule_id](span, allow_missing=True))
+        for rule_id, stretches in self.active(doc).items():
+            matcher = self.matchers[rule_id]
+            for lo, hi in stretches:
+                span = doc[lo:hi] if (lo, hi) != (0, len(doc)) else doc
+                found.update((strings[m], lo + s, lo + e) for m, s, e in matcher(span, allow_missing=True))
         return sorted(found, key=lambda x: (x[1], x[2], x[0]))
 
 
