@@ -91,6 +91,27 @@ def test_a_decision_is_the_logged_in_users_and_the_next_flag_opens(db):
         assert incident_id not in store.queue_ids()
 
 
+def test_a_decision_on_a_flag_another_reviewer_decided_while_it_was_open_is_refused(db):
+    bob, cat = _client(db), _client(db)
+    web_login(bob, "bob")
+    web_login(cat, "cat")
+    incident_id, bob_token = _first_flag(bob)
+    opened = cat.get(f"/flag?id={incident_id}").text  # both have it open
+    assert re.search(r'name="seen" value="0"', opened)
+    bob.post("/decide", data={"id": incident_id, "outcome": "no_crime", "seen": "0", "csrf": bob_token})
+    late = cat.post("/decide", data={"id": incident_id, "outcome": "crime", "label": "rape", "seen": "0",
+                                     "csrf": csrf_of(opened)})
+    assert late.status_code == 409 and f"bob decided {incident_id} (no_crime) while you had it open" in late.text
+    assert [d[3] for d in _decisions(db)] == ["bob"]
+    # Shown bob's decision, cat may still decide it: a second opinion given knowingly.
+    shown = cat.get(f"/flag?id={incident_id}").text
+    seen = re.search(r'name="seen" value="(\d+)"', shown).group(1)
+    assert seen != "0"
+    assert cat.post("/decide", data={"id": incident_id, "outcome": "crime", "label": "rape", "seen": seen,
+                                     "csrf": csrf_of(shown)}).status_code == 200
+    assert [d[3] for d in _decisions(db)] == ["bob", "cat"]
+
+
 def test_undo_retracts_the_last_decision_and_reopens_the_flag(db):
     client = _client(db)
     web_login(client, "bob")

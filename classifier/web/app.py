@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 from classifier.errors import UserError
 from classifier.labels import LABELS, OFFENCE_LABELS
 from classifier.review.html_report import flag_body
-from classifier.review.store import ORDERS, FlagStore, decision_time
+from classifier.review.store import ORDERS, DecidedMeanwhile, FlagStore, decision_time
 from classifier.web.accounts import DUMMY_HASH, verify_password
 
 SESSION_COOKIE = "ic_session"
@@ -196,7 +196,9 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         total = len(store.queue_ids(**query))
         flags = store.open_flags(**query, limit=PAGE_SIZE, offset=(pageno - 1) * PAGE_SIZE)
         decided = store.decided_today(_today())
-        waiting = len(store.queue_ids(**_query({}, request.session["user"], second_review_share)))
+        # The whole queue again only if a filter narrowed it (an order alone does not).
+        waiting = total if set(filters) <= {"order"} else len(
+            store.queue_ids(**_query({}, request.session["user"], second_review_share)))
         return render(request, "queue.html", flags=flags, filters=filters, total=total, page=pageno,
                       pages=max(1, -(-total // PAGE_SIZE)), decided_today=decided, waiting=waiting,
                       bands=("likely", "review"))
@@ -219,7 +221,7 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
                       probabilities=sorted(json.loads(row["probabilities"]).items(), key=lambda kv: -kv[1]),
                       linked=json.loads(row["linked_crimes"]), history=history, decisions=decisions,
                       previous_id=previous_id, next_id=next_id, position=position, count=len(ids),
-                      filters=filters, audit=audit)
+                      filters=filters, audit=audit, seen=max((d["id"] for d in decisions), default=0))
 
     def decide(request: Request, store: FlagStore, form):
         incident_id = form.get("id", "")
@@ -230,7 +232,15 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         note = (form.get("note") or "").strip() or None
         filters = _posted_filters(form)
         audit = form.get("audit") == "1"
-        store.decide(incident_id, outcome, reviewer=request.session["user"], label=label, note=note, source="web")
+        # The latest decision the flag page showed: a decision another reviewer made since refuses this one.
+        seen = int(form["seen"]) if form.get("seen", "").isdigit() else None
+        try:
+            store.decide(incident_id, outcome, reviewer=request.session["user"], label=label, note=note,
+                         source="web", seen=seen)
+        except DecidedMeanwhile as exc:
+            params = {**filters, "id": incident_id, "audit": "1" if audit else None}
+            return render(request, "error.html", 409, message=str(exc),
+                          link=_url(request, "flag", **params), link_text=f"Open {incident_id} again")
         return _after(request, store, filters, audit, flash=f"Decided {incident_id}: {outcome}"
                       + (f" ({label})" if label else "") + ".")
 
@@ -252,7 +262,11 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         return store.queue_ids(**_query(filters, request.session["user"], second_review_share))
 
     def _after(request, store, filters, audit, *, flash: str):
-        ids = _sequence(store, request, filters, audit)
+        if audit:
+            ids = [r["incident_id"] for r in store.audit_items(undecided=True)]
+        else:  # only the first: the next flag to open
+            ids = [r["incident_id"] for r in store.open_flags(
+                **_query(filters, request.session["user"], second_review_share), limit=1)]
         if not ids:
             request.session["flash"] = flash + " Nothing left to decide here."
             return RedirectResponse(_url(request, "audit") if audit else _url(request, "queue", **filters),
