@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from bisect import bisect_right
 
 from spacy.attrs import SENT_START
 from spacy.matcher import Matcher
@@ -62,20 +63,42 @@ def requirements(pattern: list[dict]) -> tuple[tuple[str, frozenset], ...]:
     return tuple(found)
 
 
-def max_length(pattern: list[dict]) -> int | None:
-    """The most tokens a match of the token pattern can span; None if it has no bound ("*", "+", "{n,}")."""
-    total = 0
-    for spec in pattern:
-        op = spec.get("OP")
-        if op in (None, "?", "!", "1"):
-            total += 1
-        elif op.startswith("{") and op.endswith("}") and "," in op and op[-2] != ",":
-            total += int(op[1:-1].split(",")[1])
-        elif op.startswith("{") and op.endswith("}") and "," not in op:
-            total += int(op[1:-1])
-        else:
-            return None
-    return total
+def _repeats(spec: dict) -> tuple[int, float]:
+    """(fewest, most) tokens one token pattern matches; most is inf for "*", "+" and "{n,}"."""
+    op = spec.get("OP")
+    if op is None:
+        return 1, 1
+    if op == "?":
+        return 0, 1
+    if op == "!":
+        return 0, 1  # it consumes no token; counting one keeps every bound an upper bound
+    if op == "*":
+        return 0, float("inf")
+    if op == "+":
+        return 1, float("inf")
+    low, _, high = op.strip("{}").partition(",")
+    if "," not in op:
+        return int(low), int(low)
+    return int(low or 0), int(high) if high else float("inf")
+
+
+def chain(pattern: list[dict]) -> tuple[list[tuple[int, tuple]], list[float], float, float]:
+    """The tokens a match cannot do without, in order, and how far apart they can be.
+
+    Returns (mandatory, gaps, before, after): `mandatory` is each required token's index in the pattern and its
+    requirements (as `requirements` gives them); gaps[k] the most positions from mandatory token k's first
+    token to mandatory token k+1's; `before` the most tokens a match holds before the first mandatory token,
+    `after` the most from that token to the match's end (inf where unbounded).
+    """
+    mandatory = []
+    for index, spec in enumerate(pattern):
+        need = requirements([spec])
+        if need:
+            mandatory.append((index, need))
+    most = [_repeats(spec)[1] for spec in pattern]
+    gaps = [sum(most[a:b]) for (a, _), (b, _) in zip(mandatory, mandatory[1:])]
+    first = mandatory[0][0] if mandatory else 0
+    return mandatory, gaps, sum(most[:first]), sum(most[first:])
 
 
 class PatternSet:
@@ -86,11 +109,13 @@ class PatternSet:
     of its patterns has every word it requires somewhere in the doc: a cheap set test that skips most rules on
     most logs, with the same matches (greedy filtering is per rule in either case).
 
-    A match holds a token of each set its pattern requires and spans at most the pattern's `max_length`
-    tokens, so within its window a rule is searched only around those tokens: in the stretches of at most
-    that length either side of each, merged where they touch. Matches in two such stretches cannot overlap,
-    so greedy filtering gives the same matches as over the whole window; a Matcher's cost grows with the
-    tokens it walks, and gap patterns ("{0,20}" of any word) cost most per token.
+    Within its window a rule is searched only where a match can be (`chain`): a match holds its pattern's
+    required tokens in order, each within the pattern's reach of the one before, and spans at most so many
+    tokens before and after the first. So only the stretches around a first required token from which the
+    others can follow are searched, merged where they touch; a rule with no such token is not run at all.
+    Matches in two stretches cannot overlap, so greedy filtering gives the same matches as over the whole
+    window. A Matcher's cost grows with the tokens it walks, and gap patterns ("{0,20}" of any word) cost
+    most per token.
     """
 
     def __init__(self, vocab: Vocab, make_doc):
@@ -99,8 +124,8 @@ class PatternSet:
         self.matchers: dict[str, Matcher] = {}
         # rule id -> the requirements of each of its token patterns; a rule with an empty tuple always runs.
         self.needs: dict[str, list[tuple]] = {}
-        # rule id -> the most tokens a match of each of its token patterns spans (None: no bound).
-        self.lengths: dict[str, list[int | None]] = {}
+        # rule id -> `chain` of each of its token patterns, its values as string hashes.
+        self.chains: dict[str, list[tuple]] = {}
         self.attrs: list[str] = []
 
     def compile(self, patterns) -> list[list[dict]]:
@@ -123,8 +148,12 @@ class PatternSet:
             except (ValueError, KeyError) as exc:
                 raise RuleError(f"rule {rule_id!r}: invalid token pattern: {exc}") from None
             needs = self.needs.setdefault(rule_id, [])
-            self.lengths.setdefault(rule_id, []).extend(max_length(pattern) for pattern in tokens)
             strings = self.vocab.strings
+            for pattern in tokens:
+                mandatory, gaps, before, after = chain(pattern)
+                hashed = [tuple((attr, frozenset(strings.add(v) for v in values)) for attr, values in need)
+                          for _, need in mandatory]
+                self.chains.setdefault(rule_id, []).append((hashed, gaps, before, after))
             for pattern in tokens:
                 # Compared as string hashes, the form Doc.to_array gives.
                 need = tuple((attr, frozenset(strings.add(v) for v in values)) for attr, values in requirements(pattern))
@@ -150,7 +179,7 @@ class PatternSet:
         bounds: list[int] = []
         windows = {}
         for rule_id, needs in self.needs.items():
-            met = [(need, length) for need, length in zip(needs, self.lengths[rule_id])
+            met = [(need, steps) for need, steps in zip(needs, self.chains[rule_id])
                    if all(not present[attr].isdisjoint(values) for attr, values in need)]
             if not met:
                 continue
@@ -169,20 +198,23 @@ class PatternSet:
                     sentence.append(len(bounds) - 1)
                 bounds.append(len(doc))
             lo, hi = len(doc), 0
-            anchors = []
-            for need, length in met:
+            for need, _ in met:
                 anchor = min(
                     ([i for value in values & present[attr] for i in where[attr][value]] for attr, values in need),
                     key=len,
                 )
                 lo = min(lo, bounds[max(sentence[min(anchor)] - 1, 0)])
                 hi = max(hi, bounds[min(sentence[max(anchor)] + 2, len(bounds) - 1)])
-                anchors.append((anchor, length))
-            if any(length is None for _, length in anchors):
-                windows[rule_id] = [(lo, hi)]
+            stretches = []
+            for _, (mandatory, gaps, before, after) in met:
+                starts = _chain_starts(mandatory, gaps, where, present, lo, hi)
+                if before == float("inf") or after == float("inf"):
+                    stretches.extend((lo, hi) for _ in starts[:1])
+                else:
+                    stretches.extend((max(lo, i - int(before)), min(hi, i + int(after))) for i in starts)
+            if not stretches:
                 continue
-            stretches = sorted((max(lo, i - length + 1), min(hi, i + length)) for anchor, length in anchors
-                               for i in anchor)
+            stretches.sort()
             merged = [list(stretches[0])]
             for start, end in stretches[1:]:
                 if start <= merged[-1][1]:
@@ -201,6 +233,27 @@ class PatternSet:
                 span = doc[lo:hi] if (lo, hi) != (0, len(doc)) else doc
                 found.update((strings[m], lo + s, lo + e) for m, s, e in matcher(span, allow_missing=True))
         return sorted(found, key=lambda x: (x[1], x[2], x[0]))
+
+
+def _chain_starts(mandatory, gaps, where, present, lo: int, hi: int) -> list[int]:
+    """Positions in lo:hi of a pattern's first required token from which each later one can follow within its
+    reach (`chain`): where a match of the pattern can begin its required tokens."""
+    def positions(need) -> list[int]:
+        found = None
+        for attr, values in need:
+            here = {i for value in values & present[attr] for i in where[attr][value] if lo <= i < hi}
+            found = here if found is None else found & here
+        return sorted(found)
+
+    reachable = positions(mandatory[-1])
+    for k in range(len(mandatory) - 2, -1, -1):
+        if not reachable:
+            return []
+        gap = gaps[k]
+        later = reachable
+        reachable = [p for p in positions(mandatory[k])
+                     if (j := bisect_right(later, p)) < len(later) and later[j] - p <= gap]
+    return reachable
 
 
 class RuleMatcherComponent:
