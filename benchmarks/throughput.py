@@ -1,7 +1,7 @@
 """Words per second and peak memory of classify, beside a compiled-regex keyword scan of the same text.
 
-    python benchmarks/throughput.py                 # N = 20,000 logs
-    python benchmarks/throughput.py --n 200000 --skip-rules-only
+    python benchmarks/throughput.py                 # N = 20,000 logs, each run three times
+    python benchmarks/throughput.py --n 200000 --skip-rules-only --repeat 1
 
 Builds N logs by sampling entries (lines) of the corpus logs at random, 1 to 6 per log, writes them as one
 CSV, then times in the same run, each in its own process:
@@ -12,8 +12,12 @@ scan and its workers, sampled every 0.5 s): as PSS, which splits pages the proce
 code) among them and so counts each page once, and as summed RSS, which counts shared pages once per
 process; and the peak RSS of the main process alone.
 
-Targets (issue #5): the model with one worker at least 0.3 of the regex scan's words per second; two
-workers at least 1.7 times one; peak memory at most 500 MB and not growing with N.
+Each command runs --repeat times (default 3) and its median time counts: these machines' speed varies from
+minute to minute, so ratios are taken within one run of this script, never across runs.
+
+Targets (issue #17): the model with one worker at least 0.3 of the regex scan's words per second (goal 0.5);
+two workers at least 1.8 times one; peak memory per worker (PSS of the process tree over the workers) at
+most 400 MB and not growing with N. `benchmarks/profile_stages.py` shows where the time goes.
 """
 
 from __future__ import annotations
@@ -126,6 +130,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-rules-only", action="store_true",
                         help="Time only the regex scan and the model (halves the time of a large N).")
+    parser.add_argument("--repeat", type=int, default=3, help="Runs of each command; the median counts.")
     args = parser.parse_args()
 
     cli = [sys.executable, "-c", "from classifier.cli import main; main()"]
@@ -145,7 +150,9 @@ def main() -> None:
         print(f"{'':24} {'workers':>7} {'seconds':>9} {'words/s':>10} {'vs regex':>9} {'PSS MB':>7} "
               f"{'RSS MB':>7} {'main MB':>8}")
         for name, workers, command in runs:
-            seconds, rss, pss, main_mb = timed(command)
+            trials = sorted((timed(command) for _ in range(args.repeat)), key=lambda t: t[0])
+            seconds = trials[len(trials) // 2][0]
+            rss, pss, main_mb = (max(t[k] for t in trials) for k in (1, 2, 3))
             rate = words / seconds
             results.append((name, workers, rate, pss))
             print(f"{name:24} {workers:7d} {seconds:9.1f} {rate:10,.0f} {rate / results[0][2]:9.4f} "
@@ -153,14 +160,14 @@ def main() -> None:
         rates = {(name, workers): rate for name, workers, rate, _ in results}
         regex = rates[("regex keyword scan", 1)]
         model_one, model_two = rates[("classify (model)", 1)], rates[("classify (model)", 2)]
-        peak = max(tree for *_, tree in results)
+        per_worker = max(tree / workers for _, workers, _, tree in results[1:])
         print()
-        print(f"model, 1 worker / regex scan: {model_one / regex:.4f} (target >= 0.3): "
+        print(f"model, 1 worker / regex scan: {model_one / regex:.4f} (target >= 0.3, goal 0.5): "
               f"{'met' if model_one / regex >= 0.3 else 'NOT met'}")
-        print(f"model, 2 workers / 1 worker: {model_two / model_one:.2f} (target >= 1.7): "
-              f"{'met' if model_two / model_one >= 1.7 else 'NOT met'}")
-        print(f"peak memory (PSS of the process tree), any run: {peak:.0f} MB (target <= 500 MB): "
-              f"{'met' if peak <= 500 else 'NOT met'}")
+        print(f"model, 2 workers / 1 worker: {model_two / model_one:.2f} (target >= 1.8): "
+              f"{'met' if model_two / model_one >= 1.8 else 'NOT met'}")
+        print(f"peak memory per worker (PSS of the process tree / workers), any classify run: {per_worker:.0f} MB "
+              f"(target <= 400 MB): {'met' if per_worker <= 400 else 'NOT met'}")
 
 
 if __name__ == "__main__":
