@@ -126,6 +126,12 @@ class PatternSet:
         self.needs: dict[str, list[tuple]] = {}
         # rule id -> `chain` of each of its token patterns, its values as string hashes.
         self.chains: dict[str, list[tuple]] = {}
+        # Each distinct requirement (attribute, values) gets a number; rule id -> the numbers each of its
+        # patterns needs; attribute -> value -> the requirements that value meets. A doc's values then say
+        # which requirements it meets in one pass over them, not one set test per pattern and requirement.
+        self.requirement_ids: dict[tuple, int] = {}
+        self.need_ids: dict[str, list[frozenset]] = {}
+        self.meets: dict[str, dict[int, list[int]]] = {}
         self.attrs: list[str] = []
 
     def compile(self, patterns) -> list[list[dict]]:
@@ -159,6 +165,17 @@ class PatternSet:
                 need = tuple((attr, frozenset(strings.add(v) for v in values)) for attr, values in requirements(pattern))
                 needs.append(need)
                 self.attrs.extend(attr for attr, _ in need if attr not in self.attrs)
+                self.need_ids.setdefault(rule_id, []).append(frozenset(self._requirement_id(r) for r in need))
+
+    def _requirement_id(self, requirement: tuple) -> int:
+        number = self.requirement_ids.get(requirement)
+        if number is None:
+            number = self.requirement_ids[requirement] = len(self.requirement_ids)
+            attr, values = requirement
+            index = self.meets.setdefault(attr, {})
+            for value in values:
+                index.setdefault(value, []).append(number)
+        return number
 
     def active(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
         """The rules with a token pattern whose required words are all in doc, each with the stretches of
@@ -174,13 +191,20 @@ class PatternSet:
             return {}
         columns = doc.to_array(self.attrs).reshape(len(doc), len(self.attrs)).T.tolist() if self.attrs else []
         present = {attr: set(column) for attr, column in zip(self.attrs, columns)}
+        met_requirements: set[int] = set()
+        for attr, values in present.items():
+            index = self.meets[attr]
+            for value in values:
+                numbers = index.get(value)
+                if numbers:
+                    met_requirements.update(numbers)
         where: dict[str, dict[int, list[int]]] = {}
         sentence: list[int] = []
         bounds: list[int] = []
         windows = {}
         for rule_id, needs in self.needs.items():
-            met = [(need, steps) for need, steps in zip(needs, self.chains[rule_id])
-                   if all(not present[attr].isdisjoint(values) for attr, values in need)]
+            met = [(need, steps) for need, numbers, steps in zip(needs, self.need_ids[rule_id], self.chains[rule_id])
+                   if numbers <= met_requirements]
             if not met:
                 continue
             if not all(need for need, _ in met):
