@@ -50,7 +50,11 @@ def source_span(doc: Doc, start: int, end: int, doc_text: str | None = None) -> 
     doc_text: `doc.text`, if already at hand (it is made anew from the tokens at every call)."""
     source = doc.user_data.get(SOURCE_KEY)
     if source is None:
-        return start, end, (doc.text if doc_text is None else doc_text)[start:end]
+        if doc_text is not None:
+            return start, end, doc_text[start:end]
+        # Evidence starts and ends on token boundaries: the tokens' own text, not the whole log's made anew.
+        span = doc.char_span(start, end)
+        return start, end, span.text if span is not None else doc.text[start:end]
     text, origin = source
     start, end = origin[start], origin[end - 1] + 1
     return start, end, text[start:end]
