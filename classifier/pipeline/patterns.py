@@ -134,8 +134,7 @@ class PatternSet:
     tokens before and after the first. So only the stretches around a first required token from which the
     others can follow are searched, merged where they touch; a rule with no such token is not run at all.
     Matches in two stretches cannot overlap, so greedy filtering gives the same matches as over the whole
-    window. A Matcher's cost grows with the tokens it walks, and gap patterns ("{0,20}" of any word) cost
-    most per token.
+    window. A Matcher's cost grows with the tokens it walks; long gaps are spelt out (`spell_out_gaps`).
     """
 
     def __init__(self, vocab: Vocab, make_doc):
