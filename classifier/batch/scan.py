@@ -110,17 +110,11 @@ def scan(incidents: Iterable[Incident | dict], crimes: dict[str, list[CrimeRecor
     flagger = Flagger(scorer.rules, threshold=low, likely=likely)
     crimes = crimes or {}
     # A flag the model raises with no rule cue explains itself (the model's terms), at this scan's threshold.
-    explained_from = getattr(scorer, "model_evidence_from", None)
-    if explained_from is not None:
-        scorer.model_evidence_from = low
-    try:
-        for incident, score in scorer.score(_as_incident(x, n) for n, x in enumerate(incidents, start=1)):
-            flag = flagger(incident, score, crimes.get(incident.incident_id, []))
-            if flag is not None:
-                yield flag
-    finally:
-        if explained_from is not None:
-            scorer.model_evidence_from = explained_from
+    scorer = scorer.explaining_from(low)
+    for incident, score in scorer.score(_as_incident(x, n) for n, x in enumerate(incidents, start=1)):
+        flag = flagger(incident, score, crimes.get(incident.incident_id, []))
+        if flag is not None:
+            yield flag
 
 
 def _as_incident(item: Incident | dict, line: int) -> Incident:

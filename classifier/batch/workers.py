@@ -83,8 +83,8 @@ class Scoring:
         """Flags will be raised from `threshold`: a log the model raises there with no active rule cue gets the
         model's terms as evidence even below the model's own threshold."""
         self.spec = dataclasses.replace(self.spec, model_evidence_from=threshold)
-        if self._local is not None and hasattr(self._local, "model_evidence_from"):
-            self._local.model_evidence_from = threshold
+        if self._local is not None:
+            self._local = self._local.explaining_from(threshold)
 
     def score(self, incidents: Iterable[Incident]) -> Iterator[tuple[Incident, dict]]:
         if self._local is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -70,6 +71,10 @@ class RuleScorer:
         """The scorer whose pipeline reads the logs: this one (a ModelScorer has one too)."""
         return self
 
+    def explaining_from(self, threshold: float) -> RuleScorer:
+        """The same scorer: with the rules alone every flag has its cues as evidence."""
+        return self
+
 
 def score_record(incident_id: str, doc: Doc, model: str, probabilities: dict[str, float] | None = None, *,
                  threshold: float, decided_by: str | None = None) -> dict:
@@ -120,6 +125,13 @@ class ModelScorer:
         self.threshold = marks["review"]
         self.floor_confidence = marks.get("floor_confidence", 1.0)
         self.model_evidence_from = self.threshold if model_evidence_from is None else model_evidence_from
+
+    def explaining_from(self, threshold: float) -> ModelScorer:
+        """This scorer, giving the model's terms as evidence from `threshold` (a scan that flags below the
+        model's own threshold), sharing its pipeline and model; this one is left as it is."""
+        other = copy.copy(self)
+        other.model_evidence_from = threshold
+        return other
 
     @functools.cached_property
     def terms(self):
