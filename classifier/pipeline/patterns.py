@@ -176,12 +176,12 @@ class PatternSet:
             strings = self.vocab.strings
             for pattern in tokens:
                 mandatory, gaps, before, after = chain(pattern)
+                # Compared as string hashes, the form Doc.to_array gives.
                 hashed = [tuple((attr, frozenset(strings.add(v) for v in values)) for attr, values in need)
                           for _, need in mandatory]
                 self.chains.setdefault(rule_id, []).append((hashed, gaps, before, after))
-            for pattern in tokens:
-                # Compared as string hashes, the form Doc.to_array gives.
-                need = tuple((attr, frozenset(strings.add(v) for v in values)) for attr, values in requirements(pattern))
+                # The pattern's requirements are those of its mandatory tokens, in order (`requirements`).
+                need = tuple(requirement for token in hashed for requirement in token)
                 needs.append(need)
                 self.attrs.extend(attr for attr, _ in need if attr not in self.attrs)
                 self.need_ids.setdefault(rule_id, []).append(frozenset(self._requirement_id(r) for r in need))
