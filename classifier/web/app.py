@@ -30,6 +30,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from classifier.clock import now
 from classifier.errors import UserError
 from classifier.labels import LABELS, OFFENCE_LABELS
 from classifier.review.html_report import flag_body
@@ -155,9 +156,9 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
             return render(request, "login.html", 403, error="The form's security token is out of date; try again.",
                           next=_safe_next(form.get("next")))
         name, password = form.get("name", "").strip(), form.get("password", "")
-        now = time.monotonic()
+        moment = time.monotonic()
         with failures_lock:
-            recent = [t for t in failures.get(name, []) if now - t < LOGIN_WINDOW]
+            recent = [t for t in failures.get(name, []) if moment - t < LOGIN_WINDOW]
             failures[name] = recent
         if len(recent) >= LOGIN_FAILURES:
             return render(request, "login.html", 429, error="Too many failed logins for this name; wait 15 "
@@ -168,7 +169,7 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
         ok = verify_password(password, account["password_hash"] if account else DUMMY_HASH) and account is not None
         if not ok:
             with failures_lock:
-                failures.setdefault(name, []).append(now)
+                failures.setdefault(name, []).append(moment)
             return render(request, "login.html", 401, error="Name or password not recognised.",
                           next=_safe_next(form.get("next")))
         with failures_lock:
@@ -299,7 +300,7 @@ def create_app(db_path: str | Path, *, second_review_share: float = 0.0, https_o
             raise PageError(400, "No such incidents file on the server.")
         scorer = (scorer_factory or _default_scorer)()
         sample_id, items, population = draw_audit_sample(path, store, size=size, seed=seed, scorer=scorer)
-        store.record_event({"at": _now(), "by": request.session["user"], "action": "audit sample",
+        store.record_event({"at": now(), "by": request.session["user"], "action": "audit sample",
                             "sample": sample_id, "size": len(items), "population": population, "seed": seed})
         request.session["flash"] = f"Audit sample {sample_id}: {len(items)} of {population} unflagged incidents drawn."
         return RedirectResponse(_url(request, "audit"), status_code=303)
@@ -351,12 +352,6 @@ def _default_scorer():
     from classifier.api import load_scorer
 
     return load_scorer()
-
-
-def _now() -> str:
-    from classifier.clock import now
-
-    return now()
 
 
 def _today() -> str:
