@@ -47,6 +47,22 @@ def load_corpus(folder: str | Path, splits: tuple[str, ...] = SPLITS) -> Iterato
                 yield record
 
 
+# Logs that no rule was written from, kept beside a corpus's own files (in its `rule-blind/` folder) and read
+# only to place the `likely` band (classifier.training.train). Every other log of the corpus has been read to
+# write or fix a rule, so the rules' precision on them is better than on logs they have not seen; a band placed
+# there promises more than it keeps. Never read these logs' misses to write a rule: they would stop being blind.
+RULE_BLIND = "rule-blind"
+
+
+def load_rule_blind(folder: str | Path) -> Iterator[dict]:
+    """The labelled logs in the corpus's `rule-blind/` folder (none if it has no such folder), checked as
+    `load_corpus` checks its own; they are not split: every one of them is for placing the band."""
+    for path in sorted((Path(folder) / RULE_BLIND).glob("*.jsonl")):
+        for number, record in read_rows(path, ("incident_id", "text", "label"), encoding="utf-8"):
+            _check_log(path, number, record)
+            yield record
+
+
 def _check_log(path: Path, number: int, record: dict) -> None:
     incident_id, text, label = record.get("incident_id"), record.get("text"), record.get("label")
     if not isinstance(incident_id, str) or not incident_id.strip():

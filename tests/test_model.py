@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from classifier.model import ConfidenceCalibratedClassifier, build_estimator
 from classifier.training.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_above,
                                    threshold_for_precision, threshold_for_recall)
 
-from helpers import ROOT, read_jsonl, toy_word_model, write_jsonl
+from helpers import ROOT, SMALL, read_jsonl, toy_word_model, write_jsonl
 
 
 def _analysis(cues=(), text="x", marked="x", floor=()):
@@ -189,6 +190,46 @@ def test_threshold_choice_by_meaning():
     assert threshold_above(points, 0.4, 0.8) == 0.8
     assert threshold_above(points, 0.8, 0.99) == 0.9
     assert threshold_above(points, 0.9, 0.99) == pytest.approx(0.900001)
+
+
+def test_the_likely_band_on_a_few_hundred_logs_is_not_stopped_by_one_early_false_flag():
+    from classifier.training.thresholds import lowest_threshold_above
+
+    # The surest log is a false flag; below it precision recovers to 0.95 and then falls.
+    confidence = [0.99, *np.linspace(0.98, 0.6, 19), 0.5, 0.45, 0.4, 0.35, 0.3]
+    positive = [False, *[True] * 19, False, False, True, False, False]
+    points = pr_points(confidence, positive)
+    assert threshold_above(points, 0.2, 0.9) == 0.99  # stops at the first dip: a band of one false flag
+    assert lowest_threshold_above(points, 0.2, 0.95) == pytest.approx(0.6)
+    assert lowest_threshold_above(points, 0.2, 0.9) == 0.5  # 19 of 21 at and above it
+    assert lowest_threshold_above(points, 0.2, 0.99) == 0.99  # never reached: the surest only
+    assert lowest_threshold_above(points, 0.99, 0.9) == pytest.approx(0.990001)
+
+
+def test_the_likely_band_is_placed_on_the_corpus_rule_blind_logs(small_corpus, rules, tmp_path):
+    """With a rule-blind folder, `likely` is where precision reaches the target on those logs, recorded with
+    what it gives there; without one, on the out-of-fold and dev scores as before."""
+    from classifier.corpus import RULE_BLIND
+    from classifier.training.train import LIKELY_PRECISION, LIKELY_SOURCE_BLIND, corpus_hash, train_model
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(small_corpus, corpus)
+    blind = list(load_corpus(ROOT / "corpora" / "incidents", ("dev",)))[:120]
+    (corpus / RULE_BLIND).mkdir()
+    write_jsonl(corpus / RULE_BLIND / "logs.jsonl", blind)
+    assert corpus_hash(corpus) != corpus_hash(small_corpus)
+    version = train_model(corpus, rules, settings=SMALL, root=tmp_path / "models")
+    marks, figures = version.manifest["thresholds"], version.manifest["rule_blind_metrics"]
+    assert marks["likely_source"] == LIKELY_SOURCE_BLIND
+    assert marks["likely"] > marks["review"]
+    assert figures["n"] == len(blind) and figures["offences"] == sum(r["label"] != "none" for r in blind)
+    assert figures["likely_precision"] is None or figures["likely_precision"] >= LIKELY_PRECISION or \
+        figures["likely_flags"] <= 3
+    assert version.manifest["corpus"]["rule_blind"] == dict(Counter(r["label"] for r in blind))
+
+    plain = train_model(small_corpus, rules, settings=SMALL, root=tmp_path / "plain")
+    assert "rule_blind_metrics" not in plain.manifest
+    assert plain.manifest["thresholds"]["likely_source"] != LIKELY_SOURCE_BLIND
 
 
 def test_stored_thresholds_keep_the_dev_log_that_set_them(small_model, small_corpus, rules):

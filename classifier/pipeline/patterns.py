@@ -202,7 +202,8 @@ class PatternSet:
 
         A match must contain a token of each of its pattern's required sets; the window runs from the sentence
         before the first such token (of the set found least often) to the sentence after the last one, so a
-        pattern that crosses a sentence boundary is still found. Within it, a pattern of bounded length is
+        pattern that crosses a sentence boundary is still found, and further for a bounded pattern that can reach
+        further (every token within its length of those tokens). Within it, a pattern of bounded length is
         searched only within that length of those tokens (see the class). A rule with a pattern that requires
         nothing is searched in the whole doc.
         """
@@ -241,13 +242,20 @@ class PatternSet:
                     sentence.append(len(bounds) - 1)
                 bounds.append(len(doc))
             lo, hi = len(doc), 0
-            for need, _ in met:
+            for need, (_, _, before, after) in met:
                 anchor = min(
                     ([i for value in values & present[attr] for i in where[attr][value]] for attr, values in need),
                     key=len,
                 )
                 lo = min(lo, bounds[max(sentence[min(anchor)] - 1, 0)])
                 hi = max(hi, bounds[min(sentence[max(anchor)] + 2, len(bounds) - 1)])
+                # A pattern with long, bounded gaps (an incident trigger: "a collie ran out ... no person touched
+                # him") can reach past the neighbouring sentences: the window then covers every token it can reach.
+                # An unbounded one ("*") keeps to the neighbouring sentences.
+                reach = before + after
+                if reach != float("inf"):
+                    lo = max(0, min(lo, min(anchor) - int(reach)))
+                    hi = min(len(doc), max(hi, max(anchor) + int(reach) + 1))
             stretches = []
             for _, (mandatory, gaps, before, after) in met:
                 starts = _chain_starts(mandatory, gaps, where, present, lo, hi)

@@ -67,6 +67,20 @@ def threshold_above(points, floor: float, target: float) -> float:
     return threshold_for_precision(above, target) if above[0][1] >= target else above[0][0]
 
 
+def lowest_threshold_above(points, floor: float, target: float) -> float:
+    """The lowest threshold strictly above `floor` whose precision (over every log at or above it) reaches the
+    target: the most recall at that precision.
+
+    For a set of a few hundred logs, where one false flag among the first few would stop `threshold_above` at
+    the very top. When no point reaches the target, the highest confidence seen.
+    """
+    above = [p for p in points if p[0] >= floor + 10**-PLACES]
+    if not above:
+        return min(1.0, floor + 10**-PLACES)
+    reaching = [threshold for threshold, precision, _ in above if precision >= target]
+    return min(reaching) if reaching else above[0][0]
+
+
 def recall_at_precision(points, target: float) -> float:
     return max((r for _, p, r in points if p >= target), default=0.0)
 

@@ -17,13 +17,14 @@ sys.path.insert(0, str(ROOT))
 
 from sklearn.metrics import cohen_kappa_score  # noqa: E402
 
-from classifier.corpus import load_corpus  # noqa: E402
+from classifier.corpus import load_corpus, load_rule_blind  # noqa: E402
 from classifier.labels import NONE  # noqa: E402
 
 
 def main() -> None:
     first = {r["incident_id"]: r for folder in ("incidents", "force-language")
              for r in load_corpus(ROOT / "corpora" / folder)}
+    first.update((r["incident_id"], r) for r in load_rule_blind(ROOT / "corpora" / "incidents"))
     total_a, total_b = [], []
     for path in sorted((ROOT / "corpora" / "agreement").glob("second-pass-*.jsonl")):
         second = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
