@@ -36,6 +36,17 @@ def corpus_logs(tmp_path, n):
                                                  for r in records])
 
 
+def test_the_parent_of_the_workers_leaves_spacy_to_them(tmp_path):
+    """With a model and workers, the parent only reads, hands out and writes: loading spaCy there took time
+    and memory from the cores the workers need (docs/performance.md)."""
+    code = ("import sys; from classifier.api import scorer_spec; from classifier.batch.workers import Scoring; "
+            "s = Scoring(scorer_spec(), workers=2); print(s.model_name, 'spacy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    model, loaded = out.stdout.split()
+    assert model == json.loads((ROOT / "models" / "current.json").read_text())["version"]
+    assert loaded == "False"
+
+
 def test_two_workers_write_the_same_scores_and_flags_as_one(tmp_path):
     for workers in (1, 2):
         invoke("classify", SAMPLE / "incidents.csv", "-o", tmp_path / f"scores-{workers}.jsonl", "--workers", workers)

@@ -59,7 +59,6 @@ class Scoring:
     def __init__(self, spec: ScorerSpec, *, workers: int = 1):
         from classifier.model_versions import verify_model
         from classifier.pipeline.ruleset import load_rules
-        from classifier.scoring.scorers import rules_model_name
 
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -70,6 +69,9 @@ class Scoring:
         # process only verifies it, before any worker starts, so a bad model is one clear error and not N.
         self._local = spec.build(self.rules) if workers == 1 else None
         if spec.model_folder is None:
+            # Imported here: with a model and workers, this process never loads spaCy (the workers do).
+            from classifier.scoring.scorers import rules_model_name
+
             self.manifest = None
             self.model_name = rules_model_name(self.rules)
         elif self._local is not None:

@@ -6,17 +6,24 @@ tokenizer (shorthand kept whole) -> lemmatizer (lookup tables from spacy-lookups
 
 from __future__ import annotations
 
-import spacy
-from spacy.language import Language
+from typing import TYPE_CHECKING
 
-from classifier.pipeline import context, cues, extensions, normalizer, scorer, segmenter, tokenizer  # noqa: F401  (registers factories)
-from classifier.pipeline.tokenizer import add_special_cases
-from classifier.pipeline.ruleset import RuleSet
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+    from classifier.pipeline.ruleset import RuleSet
 
 PIPE_NAMES = ("lemmatizer", "log_normalizer", "log_segmenter", "offence_cues", "cue_context", "incident_scorer")
 
 
 def build_pipeline(rules: RuleSet) -> Language:
+    # spaCy and the components (which register their factories) are imported here, not with the package: a
+    # process that only reads the rule files (the parent of a scan's workers) then starts without them.
+    import spacy
+
+    from classifier.pipeline import context, cues, extensions, normalizer, scorer, segmenter, tokenizer  # noqa: F401
+    from classifier.pipeline.tokenizer import add_special_cases
+
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "incident_classifier.log_tokenizer.v1"}}})
     add_special_cases(nlp.tokenizer, [v for n in rules.normalisation if n.keep_whole for v in n.variants])
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
