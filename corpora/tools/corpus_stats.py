@@ -20,7 +20,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from classifier.corpus import SPLITS, load_corpus, split_of, style_of  # noqa: E402
+from classifier.corpus import (  # noqa: E402
+    RULE_BLIND,
+    SPLITS,
+    load_corpus,
+    load_rule_blind,
+    split_of,
+    style_of,
+)
 from classifier.labels import LABELS, NONE  # noqa: E402
 
 # The plain offence-word search of shared/real-shape.md: word starts, so "hit" is not found in "white".
@@ -74,6 +81,16 @@ def main() -> None:
             continue
         f = shape(rows)
         print(f"{name:28} {f['records']:7} {f['offences']:8.1%} {f['median']:>11} ({f['p10']}-{f['p90']}){'':>3} "
+              f"{f['kw_offences']:14.0%} {f['kw_none']:10.0%} {f['hidden']:7.0%} {f['hard']:8.0%}")
+
+    # Counts and shape only: the rule-blind logs' misses are never listed (classifier.corpus.RULE_BLIND).
+    blind = list(load_rule_blind(ROOT / "corpora" / "incidents"))
+    if blind:
+        counts = Counter(r["label"] for r in blind)
+        print()
+        print(f"rule-blind logs ({RULE_BLIND}/): {len(blind)}: " + ", ".join(f"{label} {counts[label]}" for label in LABELS))
+        f = shape(blind)
+        print(f"{'rule-blind':28} {f['records']:7} {f['offences']:8.1%} {f['median']:>11} ({f['p10']}-{f['p90']}){'':>3} "
               f"{f['kw_offences']:14.0%} {f['kw_none']:10.0%} {f['hidden']:7.0%} {f['hard']:8.0%}")
 
 
