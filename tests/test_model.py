@@ -165,6 +165,10 @@ def test_evaluate_prints_writes_json_and_draws(small_model, small_corpus, tmp_pa
     assert set(report["methods"]) == {"model", "model_alone", "rules", "keyword", "word_ngrams"}
     assert set(report["methods"]["model"]["bands"]) == {"likely", "review", "saturated_share"}
     assert "model flags decided by: rules" in result.output
+    # The small corpus has no rule-blind logs: the band was placed on the out-of-fold and dev scores.
+    placed = report["likely_band"]
+    assert placed["likely"] == small_model.manifest["thresholds"]["likely"] and placed["rule_blind"] is None
+    assert f"model likely band from {placed['likely']:.3f}, placed on the {placed['placed_on']}" in result.output
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     # Leave-one-style-out and leave-one-writer-out over the corpus: every group scored by a model without it.
     corpus = list(load_corpus(small_corpus))

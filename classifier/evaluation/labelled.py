@@ -97,8 +97,12 @@ def evaluate(texts: list[str], gold: list[str], *, model_scorer, baseline) -> di
         "keyword": method_report(gold, keyword_proba, 0.5),
         "word_ngrams": method_report(gold, word_proba, 0.5),
     }
+    # Where the model's `likely` band was placed, and what it gave there (classifier.training.train).
+    likely_band = {"likely": thresholds["likely"],
+                   "placed_on": thresholds.get("likely_source", thresholds.get("curve_source")),
+                   "rule_blind": model_scorer.manifest.get("rule_blind_metrics")}
     return {"n": len(gold), "positives": int(sum(g != NONE for g in gold)), "model": model_scorer.model_name,
-            "rules": model_scorer.rules.version, "methods": results}
+            "rules": model_scorer.rules.version, "methods": results, "likely_band": likely_band}
 
 
 def read_labelled(path: Path, *, split: str = "test", encoding: str = "utf-8") -> list[tuple[str, str]]:
@@ -179,6 +183,15 @@ def format_report(report: dict) -> str:
             + ("-" if bands[band]["precision"] is None else f"{bands[band]['precision']:.3f}")
             for band in ("likely", "review"))
         lines += ["", line + f"; confidence >= {SATURATED}: {bands['saturated_share']:.1%} of flags"]
+    placed = report.get("likely_band")
+    if placed:
+        line = f"model likely band from {placed['likely']:.3f}, placed on the {placed['placed_on']}"
+        blind = placed.get("rule_blind")
+        if blind and blind.get("likely_precision") is not None:
+            line += f": there {blind['likely_flags']} flags at precision {blind['likely_precision']:.3f} (in sample)"
+        if blind and blind.get("false_floor_share") is not None:
+            line += f"; {blind['false_floor_share']:.1%} of their none logs keep a rule floor"
+        lines.append(line)
     decided = report["methods"]["model"]["decided_by"]
     lines.append("model flags decided by: " + ", ".join(
         f"{who} {d['flags']} ({d['offences']} offences)" for who, d in decided.items()))
