@@ -200,12 +200,11 @@ class PatternSet:
         """The rules with a token pattern whose required words are all in doc, each with the stretches of
         tokens to search.
 
-        A match must contain a token of each of its pattern's required sets; the window runs from the sentence
-        before the first such token (of the set found least often) to the sentence after the last one, so a
-        pattern that crosses a sentence boundary is still found, and further for a bounded pattern that can reach
-        further (every token within its length of those tokens). Within it, a pattern of bounded length is
-        searched only within that length of those tokens (see the class). A rule with a pattern that requires
-        nothing is searched in the whole doc.
+        A match must contain a token of each of its pattern's required sets. A pattern of bounded length is
+        searched only within that length of those tokens (see the class), across any number of sentences. An
+        unbounded one is searched from the sentence before the first such token (of the set found least often)
+        to the sentence after the last one, so it still crosses a sentence boundary. A rule with a pattern that
+        requires nothing is searched in the whole doc.
         """
         if not len(doc):
             return {}
@@ -243,26 +242,25 @@ class PatternSet:
                 bounds.append(len(doc))
             lo, hi = len(doc), 0
             for need, (_, _, before, after) in met:
+                if before != float("inf") and after != float("inf"):
+                    continue
                 anchor = min(
                     ([i for value in values & present[attr] for i in where[attr][value]] for attr, values in need),
                     key=len,
                 )
                 lo = min(lo, bounds[max(sentence[min(anchor)] - 1, 0)])
                 hi = max(hi, bounds[min(sentence[max(anchor)] + 2, len(bounds) - 1)])
-                # A pattern with long, bounded gaps (an incident trigger: "a collie ran out ... no person touched
-                # him") can reach past the neighbouring sentences: the window then covers every token it can reach.
-                # An unbounded one ("*") keeps to the neighbouring sentences.
-                reach = before + after
-                if reach != float("inf"):
-                    lo = max(0, min(lo, min(anchor) - int(reach)))
-                    hi = min(len(doc), max(hi, max(anchor) + int(reach) + 1))
             stretches = []
             for _, (mandatory, gaps, before, after) in met:
-                starts = _chain_starts(mandatory, gaps, where, present, lo, hi)
                 if before == float("inf") or after == float("inf"):
+                    # Unbounded ("*"): the sentences around its required words are all that bounds it.
+                    starts = _chain_starts(mandatory, gaps, where, present, lo, hi)
                     stretches.extend((lo, hi) for _ in starts[:1])
                 else:
-                    stretches.extend((max(lo, i - int(before)), min(hi, i + int(after))) for i in starts)
+                    # Bounded: its own length bounds it, however many sentences that crosses (an incident trigger:
+                    # "a collie ran out ... no person touched him").
+                    starts = _chain_starts(mandatory, gaps, where, present, 0, len(doc))
+                    stretches.extend((max(0, i - int(before)), min(len(doc), i + int(after))) for i in starts)
             if not stretches:
                 continue
             stretches.sort()
