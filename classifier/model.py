@@ -3,8 +3,15 @@
 The estimator is a scikit-learn Pipeline over analysis records (classifier.scoring.analysis):
 
     features: rules (RuleEvidenceVectorizer, at full weight) + words (marked lemmas with person and role
-              words as one token, 1-2 grams); character n-grams only if asked for
-    classify: ConfidenceCalibratedClassifier(LogisticRegression)
+              words as one token, 1-2 grams); character n-grams only if asked for; + offence words (the
+              lemmas of rules/offence_words.jsonl, unmarked, one column each, last)
+    classify: ConfidenceCalibratedClassifier(OffenceWordsLogisticRegression)
+
+An offence word ("choke", "punch", "injury") may only pull a log toward an offence. Unconstrained, it learnt its
+weight from what the rule features left over: the `none` logs where a rule fired wrongly, so a plain "he punched
+her" counted against an offence. Where such a word stands in a context that excludes it, the context rules mark
+it ("neg_punch", "oth_choke") and the marked word is a feature of the word block, free to pull either way. The
+word block leaves the offence words out, so no second copy of "punch" can undo the first (docs/decisions/0006).
 
 The calibration is fitted on out-of-fold predictions, so on data the classifier did not fit; given the
 writer (batch) of each training log as `groups`, each fold leaves whole writers out, so the calibration is
@@ -23,28 +30,33 @@ attributes (`calibrator_`, `estimator_`, `classes_`, `none_index_`, `oof_confide
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import Bounds, minimize
+from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from classifier.features import FieldSelector, RuleEvidenceVectorizer
 from classifier.labels import NONE
 
 DEFAULT_SETTINGS = {
-    "C": 16.0,
+    "C": 64.0,
     "rules_weight": 1.0,
     "words_weight": 1.0,
     "chars_weight": 1.0,
     "word_ngrams": [1, 2],
     "char_ngrams": [2, 5],
-    "min_df": 2,
+    "min_df": 8,
     "words_field": "marked",
     "normalise_roles": True,
     "use_floor_feature": True,
+    # The offence words of the rules (rules/offence_words.jsonl) only pull toward an offence.
+    "offence_words": True,
     # Label-preserving rewrites trained on beside each train log (classifier.training.augment.KINDS).
     "augment": [],
     # "balanced": every style of the corpus counts the same in training (classifier.training.train.style_weights).
@@ -56,6 +68,9 @@ DEFAULT_SETTINGS = {
     "cv": 5,
     "seed": 13,
 }
+
+
+OFFENCE_WORDS = "offence_words"
 
 
 class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
@@ -122,6 +137,84 @@ class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
+class OffenceWordsLogisticRegression(BaseEstimator, ClassifierMixin):
+    """Multinomial logistic regression (L2, as scikit-learn's `LogisticRegression` with lbfgs) whose last
+    `n_offence_words` columns may only pull toward an offence.
+
+    For those columns the `none` label's weight is held at 0 and every offence label's weight at 0 or above, so
+    the column's offence-vs-none weight (`offence_weights`) is never negative. With `n_offence_words=0` it fits
+    what `LogisticRegression(C=C, class_weight=class_weight)` fits. Fitted with SciPy's L-BFGS-B under those
+    bounds; the objective is scikit-learn's: the weighted mean log-loss + ||W||^2 / (2 C sum of weights).
+    """
+
+    def __init__(self, *, C: float = 1.0, class_weight=None, n_offence_words: int = 0, none_label: str = NONE,
+                 max_iter: int = 5000, tol: float = 1e-4):
+        self.C = C
+        self.class_weight = class_weight
+        self.n_offence_words = n_offence_words
+        self.none_label = none_label
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, X, y, sample_weight=None):
+        X = check_array(X, accept_sparse="csr", dtype=np.float64)
+        y = np.asarray(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        n, d = X.shape
+        k = len(self.classes_)
+        if not 0 <= self.n_offence_words <= d:
+            raise ValueError(f"n_offence_words={self.n_offence_words} must be between 0 and {d}, the columns of X")
+        weights = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float).copy()
+        if self.class_weight is not None:
+            weights *= compute_class_weight(self.class_weight, classes=self.classes_, y=y,
+                                            sample_weight=sample_weight)[y_index]
+        # scikit-learn's C * sum(weighted losses) + ||W||^2 / 2, divided by C * sum(weights): the same minimum.
+        l2 = 1.0 / (self.C * weights.sum())
+        weights /= weights.sum()
+        onehot = np.zeros((n, k))
+        onehot[np.arange(n), y_index] = 1.0
+
+        def objective(params):
+            w, b = params[:k * d].reshape(k, d), params[k * d:]
+            z = X @ w.T + b
+            norm = logsumexp(z, axis=1)
+            loss = float(np.dot(weights, norm - z[np.arange(n), y_index])) + 0.5 * l2 * float(np.sum(w * w))
+            residual = (np.exp(z - norm[:, None]) - onehot) * weights[:, None]
+            grad_w = np.asarray((X.T @ residual).T) + l2 * w
+            return loss, np.concatenate([grad_w.ravel(), residual.sum(axis=0)])
+
+        lower = np.full((k, d), -np.inf)
+        upper = np.full((k, d), np.inf)
+        if self.n_offence_words:
+            words = slice(d - self.n_offence_words, d)
+            lower[:, words] = 0.0
+            none = np.flatnonzero(self.classes_ == self.none_label)
+            if none.size:
+                upper[none[0], words] = 0.0
+        bounds = Bounds(np.concatenate([lower.ravel(), np.full(k, -np.inf)]),
+                        np.concatenate([upper.ravel(), np.full(k, np.inf)]))
+        result = minimize(objective, np.zeros(k * d + k), jac=True, method="L-BFGS-B", bounds=bounds,
+                          options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,
+                                   "ftol": 64 * np.finfo(float).eps})
+        self.coef_ = result.x[:k * d].reshape(k, d)
+        self.intercept_ = result.x[k * d:]
+        self.n_iter_ = np.array([result.nit])
+        self.n_features_in_ = d
+        return self
+
+    def decision_function(self, X):
+        check_is_fitted(self, "coef_")
+        X = check_array(X, accept_sparse="csr", dtype=np.float64)
+        return np.asarray(X @ self.coef_.T) + self.intercept_
+
+    def predict_proba(self, X):
+        z = self.decision_function(X)
+        return np.exp(z - logsumexp(z, axis=1)[:, None])
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+
 def _logit(p):
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
@@ -130,30 +223,48 @@ def _logit(p):
 def manifest_settings(manifest: dict) -> dict:
     """The settings a saved model was trained with. Settings added since it was saved are read as off, which is
     how it was trained (e.g. `style_weighting`), not as today's defaults."""
-    return {"augment": [], "style_weighting": "none", **manifest.get("settings", {})}
+    return {"augment": [], "style_weighting": "none", "offence_words": False, **manifest.get("settings", {})}
 
 
-def build_estimator(settings: dict | None = None) -> Pipeline:
+def build_estimator(settings: dict | None = None, *, offence_words=None) -> Pipeline:
+    """The model's estimator. offence_words: the lemmas that may only pull toward an offence (with the setting
+    `offence_words` on) [default: those of the shipped rules]."""
     s = {**DEFAULT_SETTINGS, **(settings or {})}
+    words = ()
+    if s["offence_words"]:
+        if offence_words is None:
+            from classifier.pipeline.ruleset import load_rules
+
+            offence_words = [w.word for w in load_rules().offence_words]
+        words = tuple(dict.fromkeys(offence_words))
+    token_pattern = r"(?u)\b\w[\w'/&.-]*\b"
     parts = [
             ("rules", RuleEvidenceVectorizer(use_rule_probabilities=s["rule_probabilities"],
                                              use_floor=s["use_floor_feature"])),
             ("words", Pipeline([
                 ("select", FieldSelector(s["words_field"], normalise_roles=s["normalise_roles"])),
                 ("tfidf", TfidfVectorizer(ngram_range=tuple(s["word_ngrams"]), min_df=s["min_df"], sublinear_tf=True,
-                                          token_pattern=r"(?u)\b\w[\w'/&.-]*\b")),
+                                          token_pattern=token_pattern, stop_words=list(words) or None)),
             ])),
             ("chars", Pipeline([
                 ("select", FieldSelector("text")),
                 ("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(s["char_ngrams"]), min_df=s["min_df"],
                                           sublinear_tf=True, lowercase=True, max_features=200_000)),
             ])),
+            # Last: the classifier bounds the union's last len(words) columns.
+            (OFFENCE_WORDS, Pipeline([
+                ("select", FieldSelector(s["words_field"], normalise_roles=s["normalise_roles"])),
+                ("tfidf", TfidfVectorizer(vocabulary=list(words) or None, sublinear_tf=True,
+                                          token_pattern=token_pattern)),
+            ])),
     ]
     parts = [(name, part) for name, part in parts
-             if (name != "chars" or s["use_chars"]) and (name != "rules" or s["use_rules"])]
-    weights = {"rules": s["rules_weight"], "words": s["words_weight"], "chars": s["chars_weight"]}
+             if (name != "chars" or s["use_chars"]) and (name != "rules" or s["use_rules"])
+             and (name != OFFENCE_WORDS or words)]
+    weights = {"rules": s["rules_weight"], "words": s["words_weight"], "chars": s["chars_weight"],
+               OFFENCE_WORDS: s["words_weight"]}
     features = FeatureUnion(parts, transformer_weights={name: weights[name] for name, _ in parts})
-    classifier = LogisticRegression(C=s["C"], max_iter=5000, class_weight="balanced")
+    classifier = OffenceWordsLogisticRegression(C=s["C"], class_weight="balanced", n_offence_words=len(words))
     return Pipeline([
         ("features", features),
         ("classify", ConfidenceCalibratedClassifier(classifier, method=s["calibration"], cv=s["cv"],
@@ -172,7 +283,8 @@ def build_word_baseline(settings: dict | None = None) -> Pipeline:
 
 
 def offence_weights(estimator: Pipeline, words) -> dict[str, float | None]:
-    """How far each word (a unigram of the word features) pulls a log toward an offence, in log-odds.
+    """How far each word (an offence word, or else a unigram of the word features) pulls a log toward an offence,
+    in log-odds.
 
     For a word with weights w_c per label, it is log(mean over the offence labels of exp(w_c)) - w_none: the
     change in the log-odds of "any offence" against `none` that one unit of the word adds, from a log whose
@@ -185,7 +297,7 @@ def offence_weights(estimator: Pipeline, words) -> dict[str, float | None]:
     none = classes.index(NONE)
     out = {}
     for word in words:
-        column = index.get(f"words__{word}")
+        column = index.get(f"{OFFENCE_WORDS}__{word}", index.get(f"words__{word}"))
         if column is None:
             out[word] = None
             continue

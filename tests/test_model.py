@@ -18,7 +18,8 @@ from classifier.corpus import load_corpus, split_of
 from classifier.errors import ModelError
 from classifier.features import FieldSelector, RuleEvidenceVectorizer
 from classifier.labels import LABELS
-from classifier.model import ConfidenceCalibratedClassifier, build_estimator
+from classifier.model import (ConfidenceCalibratedClassifier, OffenceWordsLogisticRegression, build_estimator,
+                              offence_weights)
 from classifier.training.thresholds import (pr_points, precision_at_recall, recall_at_precision, threshold_above,
                                    threshold_for_precision, threshold_for_recall)
 
@@ -59,7 +60,8 @@ def test_rule_evidence_vectorizer_separates_context_states():
 
 def test_custom_estimators_follow_scikit_learn_conventions():
     for estimator in (RuleEvidenceVectorizer(use_rule_ids=False), FieldSelector("text"),
-                      ConfidenceCalibratedClassifier(method="sigmoid", cv=3)):
+                      ConfidenceCalibratedClassifier(method="sigmoid", cv=3),
+                      OffenceWordsLogisticRegression(C=2.0, n_offence_words=3)):
         clone(estimator)
         assert estimator.get_params() == clone(estimator).get_params()
     with pytest.raises(NotFittedError):
@@ -262,3 +264,56 @@ def test_offence_weights_say_which_way_a_word_pulls():
     _, estimator = toy_word_model()
     weights = offence_weights(estimator, ["zebra", "giraffe", "okapi"])
     assert weights["zebra"] > 0 > weights["giraffe"] and weights["okapi"] is None
+
+
+def test_without_offence_words_the_linear_model_fits_what_logistic_regression_fits():
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = make_classification(n_samples=300, n_features=12, n_informative=6, n_classes=3, weights=[0.6, 0.3, 0.1],
+                               random_state=0)
+    labels = np.array(["none", "rape", "violence_with_injury"])[y]
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    ours = OffenceWordsLogisticRegression(C=4.0, class_weight="balanced", tol=1e-8)
+    theirs = LogisticRegression(C=4.0, class_weight="balanced", tol=1e-8, max_iter=5000)
+    ours.fit(x, labels, sample_weight=weights)
+    theirs.fit(x, labels, sample_weight=weights)
+    assert list(ours.classes_) == list(theirs.classes_)
+    assert np.abs(ours.predict_proba(x) - theirs.predict_proba(x)).max() < 1e-5
+
+
+def test_an_offence_word_never_pulls_away_from_an_offence():
+    """A word of the rules' offence words that the training logs put mostly in `none` logs gets no weight against
+    an offence; unconstrained, it would. Marked ("neg_punch") it is another word, free to pull either way."""
+    def record(words):
+        return {"text": words, "marked": words, "cues": [], "floor": [],
+                "rule_probabilities": {label: 1.0 / len(LABELS) for label in LABELS}}
+
+    offence = ["he zebra her at the bus stop", "zebra again outside the shop", "the zebra left her shaking",
+               "she said he zebra her twice", "punch and zebra by the ex at home"]
+    innocent = ["punch found in the park neg_punch", "lost punch near the station neg_punch",
+                "punch left in a taxi neg_punch", "a punch handed in at the desk neg_punch",
+                "giraffe reported missing by the owner"]
+    x = [record(t) for t in offence + innocent] * 2
+    y = (["violence_without_injury"] * 5 + ["none"] * 5) * 2
+    free = build_estimator({"cv": 2, "min_df": 1, "offence_words": False}).fit(x, y)
+    bound = build_estimator({"cv": 2, "min_df": 1}, offence_words=["punch", "stab"]).fit(x, y)
+    assert offence_weights(free, ["punch"])["punch"] < 0
+    weights = offence_weights(bound, ["punch", "stab", "neg_punch", "zebra"])
+    assert weights["punch"] >= 0 and weights["stab"] >= 0
+    assert weights["neg_punch"] < 0 < weights["zebra"]
+    names = list(bound.named_steps["features"].get_feature_names_out())
+    # The word block leaves the offence words out: one column for "punch", and it is the bounded one.
+    assert [n for n in names if n.endswith("__punch")] == ["offence_words__punch"]
+    assert names[-2:] == ["offence_words__punch", "offence_words__stab"]
+
+
+def test_every_offence_word_of_the_rules_pulls_toward_an_offence_in_the_shipped_model(rules):
+    from classifier.model_versions import resolve
+
+    estimator, manifest = load_model(resolve(None))
+    if not manifest["settings"].get("offence_words"):
+        pytest.skip(f"the shipped model {manifest['version']} was trained before offence words")
+    weights = offence_weights(estimator, [w.word for w in rules.offence_words])
+    print("\n".join(f"{word:16} {weight:+.3f}" for word, weight in weights.items()))
+    assert all(weight is not None and weight >= 0 for weight in weights.values())

@@ -86,3 +86,26 @@ def test_a_duplicate_id_is_refused(tmp_path, rules):
     folder, where = _broken(tmp_path, "offences.jsonl", _cue(id=rules.cues[0].id))
     with pytest.raises(RuleError, match=f"duplicate id '{rules.cues[0].id}'"):
         load_rules(folder)
+
+
+@pytest.mark.parametrize("line, problem", [
+    ({"word": "Choked", "label": "violence_without_injury"}, "word 'Choked' must be one lower-case lemma"),
+    ({"word": "hit out", "label": "violence_without_injury"}, "word 'hit out' must be one lower-case lemma"),
+    ({"word": "choke", "label": "violence_without_injury"}, "word 'choke' is listed twice"),
+    ({"word": "maim", "label": "none"}, "label 'none' is not allowed"),
+    ({"word": "maim"}, "missing key 'label'"),
+])
+def test_a_bad_offence_word_names_file_line_and_value(tmp_path, line, problem):
+    folder, where = _broken(tmp_path, "offence_words.jsonl", line)
+    with pytest.raises(RuleError) as info:
+        load_rules(folder)
+    assert str(info.value).startswith(f"{where}: ") and problem in str(info.value)
+
+
+def test_a_rules_folder_without_offence_words_still_loads(tmp_path, rules):
+    assert "choke" in {w.word for w in rules.offence_words}
+    folder = tmp_path / "rules"
+    shutil.copytree(rules_dir(), folder)
+    (folder / "offence_words.jsonl").unlink()
+    older = load_rules(folder)
+    assert older.offence_words == [] and older.version != rules.version

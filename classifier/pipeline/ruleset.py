@@ -33,6 +33,7 @@ def is_excluded(context) -> bool:
     return any(c in EXCLUDING_CATEGORIES for c in context)
 DIRECTIONS = ("forward", "backward", "bidirectional", "overlap", "incident", "pseudo", "termination")
 CRIME_FAMILIES = (*OFFENCE_LABELS, "other")
+OFFENCE_WORD = re.compile(r"[a-z]+")
 
 FILES = {
     "offences": "offences.jsonl",
@@ -40,7 +41,10 @@ FILES = {
     "normalisation": "normalisation.jsonl",
     "closing_codes": "closing_codes.jsonl",
     "crime_offences": "crime_offences.jsonl",
+    "offence_words": "offence_words.jsonl",
 }
+# Files a rules folder may lack: one written before they existed still loads (and then has none of them).
+OPTIONAL_FILES = ("offence_words",)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,13 @@ class RegexRule:
     examples: Examples
 
 
+@dataclass(frozen=True)
+class OffenceWord:
+    """A lemma that names an offence plainly: in the trained model it may only pull toward an offence."""
+    word: str
+    label: str
+
+
 @dataclass
 class RuleSet:
     cues: list[CueRule] = field(default_factory=list)
@@ -95,6 +106,7 @@ class RuleSet:
     normalisation: list[Normalisation] = field(default_factory=list)
     closing_codes: list[RegexRule] = field(default_factory=list)
     crime_offences: list[RegexRule] = field(default_factory=list)
+    offence_words: list[OffenceWord] = field(default_factory=list)
     version: str = ""
     folder: Path | None = None
 
@@ -251,6 +263,17 @@ def load_rules(folder: str | Path | None = None) -> RuleSet:
             _unique(line, seen, rid)
             label = line.choice("label", labels) if labels else None
             target.append(RegexRule(rid, label, line.regex("pattern"), line.text("description"), line.examples()))
+    if (folder / FILES["offence_words"]).is_file():
+        words_seen: set[str] = set()
+        for line in _lines(folder / FILES["offence_words"]):
+            line.keys(("word", "label"))
+            word = line.text("word")
+            if not OFFENCE_WORD.fullmatch(word):
+                raise line.fail(f"word {word!r} must be one lower-case lemma (letters only), as the word features read it")
+            if word in words_seen:
+                raise line.fail(f"word {word!r} is listed twice")
+            words_seen.add(word)
+            rs.offence_words.append(OffenceWord(word, line.choice("label", OFFENCE_LABELS)))
     rs.version = rules_version(folder)
     return rs
 
@@ -258,7 +281,9 @@ def load_rules(folder: str | Path | None = None) -> RuleSet:
 def rules_version(folder: Path) -> str:
     """A content hash of the rule files: a flag names the exact rules that raised it."""
     digest = hashlib.sha256()
-    for name in sorted(FILES.values()):
+    for key, name in sorted(FILES.items(), key=lambda item: item[1]):
+        if key in OPTIONAL_FILES and not (folder / name).is_file():
+            continue
         digest.update(name.encode())
         digest.update((folder / name).read_bytes())
     return "sha256:" + digest.hexdigest()[:16]

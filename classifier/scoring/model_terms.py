@@ -19,11 +19,12 @@ of training logs without the term (1 - exp(1 - idf), from the fitted word vector
 
 in log-odds before calibration (the calibration is increasing, so what raises one raises the other).
 
-The terms are the word n-grams of the record's `marked` text and the counts of the rule cues by state (a negated
-cue the model counts toward an offence is a reason too). A word n-gram is found in the text through the doc
-tokens it was made from (`analysis.marked_words`, `features.normalised_words`): `neg_hit`, `oth_choke` or
-`someone` are the words "hit", "choke" or "the victim" at their offsets. A cue count is found at its cue. What is
-not words of the log (the rules' own probabilities, the floor) is not listed, so every item has offsets.
+The terms are the word n-grams of the record's `marked` text, its offence words (a block of their own, which the
+n-grams leave out) and the counts of the rule cues by state (a negated cue the model counts toward an offence is a
+reason too). A word n-gram is found in the text through the doc tokens it was made from (`analysis.marked_words`,
+`features.normalised_words`): `neg_hit`, `oth_choke` or `someone` are the words "hit", "choke" or "the victim" at
+their offsets. A cue count is found at its cue. What is not words of the log (the rules' own probabilities, the
+floor) is not listed, so every item has offsets.
 
 Computed only for the logs that need it, on the feature rows the scorer has already made. The review views import
 only `is_model_item` and `describe` from here, so scikit-learn and SciPy are imported when terms are computed.
@@ -43,6 +44,7 @@ MODEL_KIND = "model"
 MODEL_RULE = "model"
 WORDS = "words"
 RULES = "rules"
+OFFENCE_WORDS = "offence_words"  # classifier.model.OFFENCE_WORDS, not imported: that would load scikit-learn
 # Rule features that are not a cue of the log: the rules' own probabilities and the floor.
 _NOT_CUES = ("rule_p=", "floor")
 
@@ -74,17 +76,23 @@ class ModelTerms:
                 if not self.names[j][len(RULES) + 2:].startswith(_NOT_CUES):
                     self.scale[j] = 1.0
         self.words = None
-        words = parts.get(WORDS)
-        if words is not None and words.named_steps["select"].field == "marked":
-            columns = np.flatnonzero(_prefixed(self.names, WORDS))
-            vectorizer = words.named_steps["tfidf"]
+        self._word_parts = tuple(part for part in (WORDS, OFFENCE_WORDS)
+                                 if part in parts and parts[part].named_steps["select"].field == "marked")
+        for part in self._word_parts:
+            columns = np.flatnonzero(_prefixed(self.names, part))
+            vectorizer = parts[part].named_steps["tfidf"]
             idf = getattr(vectorizer, "idf_", None)
             share = np.exp(1.0 - idf) if idf is not None and len(idf) == len(columns) else np.zeros(len(columns))
             self.scale[columns] = np.clip(1.0 - share, 0.0, 1.0)
+        if self._word_parts:
+            step = parts[self._word_parts[0]]  # the word n-grams when the model has them
+            vectorizer = step.named_steps["tfidf"]
             self.words = vectorizer
-            self._normalise = words.named_steps["select"].normalise_roles
+            self._normalise = step.named_steps["select"].normalise_roles
             self._preprocess = vectorizer.build_preprocessor()
             self._tokenize = vectorizer.build_tokenizer()
+            # The word n-grams leave the offence words out before making their n-grams (classifier.model).
+            self._left_out = frozenset(vectorizer.get_stop_words() or ()) if self._word_parts[0] == WORDS else frozenset()
 
     def weights(self, features):
         """Each term's contribution (log-odds toward an offence) in each row of `features` (the union's output),
@@ -123,9 +131,10 @@ class ModelTerms:
                 if weight <= 0 or len(items) >= self.top:
                     break
                 name = self.names[columns[n]]
-                if name.startswith(WORDS + "__"):
+                part = name.split("__", 1)[0]
+                if part in self._word_parts:
                     words = self._word_spans(doc) if words is None else words
-                    term = name[len(WORDS) + 2:]
+                    term = name[len(part) + 2:]
                     item = self._word_item(doc, words.get(term), record["text"])
                 else:
                     cues = self._cue_spans(doc, record) if cues is None else cues
@@ -151,9 +160,11 @@ class ModelTerms:
             read = [(p, i, i) for p, i in pieces]
         # The vectorizer lower-cases and cuts the joined words; cut word by word, the tokens are the same, since no
         # token runs across a space.
-        tokens = [(t, a, b) for w, a, b in read for t in self._tokenize(self._preprocess(w))]
+        every = [(t, a, b) for w, a, b in read for t in self._tokenize(self._preprocess(w))]
+        tokens = [token for token in every if token[0] not in self._left_out]
         low, high = self.words.ngram_range
-        spans: dict[str, tuple[int, int]] = {}
+        # An offence word (a column of its own) at its first occurrence.
+        spans: dict[str, tuple[int, int]] = {t: (a, b) for t, a, b in reversed(every) if t in self._left_out}
         for n in range(low, high + 1):
             for k in range(len(tokens) - n + 1):
                 spans.setdefault(" ".join(t for t, _, _ in tokens[k:k + n]), (tokens[k][1], tokens[k + n - 1][2]))
