@@ -1,8 +1,9 @@
 """Feature transformers for the trained model, following scikit-learn's estimator conventions.
 
-Saved models (`models/<version>/model.joblib`, joblib pickles) name `classifier.features.FieldSelector` and
-`classifier.features.RuleEvidenceVectorizer` by module path: this module must stay at `classifier/features.py` and
-these classes keep their names, or every saved model stops loading. A pickle holds their attributes (`field`,
+Saved models (`models/<version>/model.joblib`, joblib pickles) name `classifier.features.FieldSelector`,
+`classifier.features.RuleEvidenceVectorizer` and `classifier.features.BrokenNgramVectorizer` by module path: this
+module must stay at `classifier/features.py` and these classes keep their names, or every saved model stops
+loading. A pickle holds their attributes (`field`,
 `normalise_roles`; `use_rule_ids`, `use_rule_probabilities`, `use_floor` and the fitted `vectorizer_`), not their
 code: a change to those attributes, or to the features the code makes from a record, needs a retrain.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction import DictVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from classifier.labels import LABELS
@@ -125,3 +127,26 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "vectorizer_")
         return self.vectorizer_.get_feature_names_out()
+
+
+class BrokenNgramVectorizer(TfidfVectorizer):
+    """A TfidfVectorizer whose stop words break the word n-grams instead of being skipped over.
+
+    scikit-learn drops stop words and then joins what is left, so with "punch" a stop word "someone punch
+    someone" gives the bigram "someone someone": a second, unbounded copy of the word the model holds apart
+    (classifier.model, the offence words). Here no n-gram runs across a stop word.
+    """
+
+    def _word_ngrams(self, tokens, stop_words=None):
+        if stop_words is None:
+            return super()._word_ngrams(tokens)
+        out: list[str] = []
+        run: list[str] = []
+        for token in [*tokens, None]:
+            if token is None or token in stop_words:
+                if run:
+                    out.extend(super()._word_ngrams(run))
+                run = []
+            else:
+                run.append(token)
+        return out

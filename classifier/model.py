@@ -11,7 +11,8 @@ An offence word ("choke", "punch", "injury") may only pull a log toward an offen
 weight from what the rule features left over: the `none` logs where a rule fired wrongly, so a plain "he punched
 her" counted against an offence. Where such a word stands in a context that excludes it, the context rules mark
 it ("neg_punch", "oth_choke") and the marked word is a feature of the word block, free to pull either way. The
-word block leaves the offence words out, so no second copy of "punch" can undo the first (docs/decisions/0006).
+word block leaves the offence words out and no n-gram runs across one, so no second copy of "punch" can undo the
+first (docs/decisions/0006).
 
 The calibration is fitted on out-of-fold predictions, so on data the classifier did not fit; given the
 writer (batch) of each training log as `groups`, each fold leaves whole writers out, so the calibration is
@@ -29,19 +30,22 @@ attributes (`calibrator_`, `estimator_`, `classes_`, `none_index_`, `oof_confide
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.optimize import Bounds, minimize
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
-from classifier.features import FieldSelector, RuleEvidenceVectorizer
+from classifier.features import BrokenNgramVectorizer, FieldSelector, RuleEvidenceVectorizer
 from classifier.labels import NONE
 
 DEFAULT_SETTINGS = {
@@ -142,9 +146,10 @@ class OffenceWordsLogisticRegression(BaseEstimator, ClassifierMixin):
     `n_offence_words` columns may only pull toward an offence.
 
     For those columns the `none` label's weight is held at 0 and every offence label's weight at 0 or above, so
-    the column's offence-vs-none weight (`offence_weights`) is never negative. With `n_offence_words=0` it fits
-    what `LogisticRegression(C=C, class_weight=class_weight)` fits. Fitted with SciPy's L-BFGS-B under those
-    bounds; the objective is scikit-learn's: the weighted mean log-loss + ||W||^2 / (2 C sum of weights).
+    the column's offence-vs-none weight (`offence_weights`) is never negative. With `n_offence_words=0` and three
+    or more labels it fits what `LogisticRegression(C=C, class_weight=class_weight)` fits (with two, scikit-learn
+    fits one row of weights, and its fit at 2C is this one at C). Fitted with SciPy's L-BFGS-B under those bounds;
+    the objective is scikit-learn's: the weighted mean log-loss + ||W||^2 / (2 C sum of weights).
     """
 
     def __init__(self, *, C: float = 1.0, class_weight=None, n_offence_words: int = 0, none_label: str = NONE,
@@ -157,11 +162,14 @@ class OffenceWordsLogisticRegression(BaseEstimator, ClassifierMixin):
         self.tol = tol
 
     def fit(self, X, y, sample_weight=None):
-        X = check_array(X, accept_sparse="csr", dtype=np.float64)
-        y = np.asarray(y)
+        X, y = check_X_y(X, y, accept_sparse="csr", dtype=np.float64)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         n, d = X.shape
         k = len(self.classes_)
+        if k < 2:
+            raise ValueError(f"needs at least two labels to fit; got only {self.classes_[0]!r}")
+        if sample_weight is not None and len(sample_weight) != n:
+            raise ValueError(f"sample_weight has {len(sample_weight)} values for {n} rows")
         if not 0 <= self.n_offence_words <= d:
             raise ValueError(f"n_offence_words={self.n_offence_words} must be between 0 and {d}, the columns of X")
         weights = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float).copy()
@@ -196,6 +204,8 @@ class OffenceWordsLogisticRegression(BaseEstimator, ClassifierMixin):
         result = minimize(objective, np.zeros(k * d + k), jac=True, method="L-BFGS-B", bounds=bounds,
                           options={"maxiter": self.max_iter, "maxls": 50, "gtol": self.tol,
                                    "ftol": 64 * np.finfo(float).eps})
+        if not result.success:
+            warnings.warn(f"L-BFGS-B did not converge in {result.nit} iterations: {result.message}", ConvergenceWarning)
         self.coef_ = result.x[:k * d].reshape(k, d)
         self.intercept_ = result.x[k * d:]
         self.n_iter_ = np.array([result.nit])
@@ -243,8 +253,9 @@ def build_estimator(settings: dict | None = None, *, offence_words=None) -> Pipe
                                              use_floor=s["use_floor_feature"])),
             ("words", Pipeline([
                 ("select", FieldSelector(s["words_field"], normalise_roles=s["normalise_roles"])),
-                ("tfidf", TfidfVectorizer(ngram_range=tuple(s["word_ngrams"]), min_df=s["min_df"], sublinear_tf=True,
-                                          token_pattern=token_pattern, stop_words=list(words) or None)),
+                ("tfidf", BrokenNgramVectorizer(ngram_range=tuple(s["word_ngrams"]), min_df=s["min_df"],
+                                                sublinear_tf=True, token_pattern=token_pattern,
+                                                stop_words=list(words) or None)),
             ])),
             ("chars", Pipeline([
                 ("select", FieldSelector("text")),

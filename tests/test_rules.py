@@ -109,3 +109,12 @@ def test_a_rules_folder_without_offence_words_still_loads(tmp_path, rules):
     (folder / "offence_words.jsonl").unlink()
     older = load_rules(folder)
     assert older.offence_words == [] and older.version != rules.version
+    # Its version is what it was before the file existed: the five other files, hashed in name order.
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(["offences.jsonl", "context.jsonl", "normalisation.jsonl", "closing_codes.jsonl",
+                        "crime_offences.jsonl"]):
+        digest.update(name.encode())
+        digest.update((folder / name).read_bytes())
+    assert older.version == "sha256:" + digest.hexdigest()[:16]

@@ -91,7 +91,7 @@ class ModelTerms:
             self._normalise = step.named_steps["select"].normalise_roles
             self._preprocess = vectorizer.build_preprocessor()
             self._tokenize = vectorizer.build_tokenizer()
-            # The word n-grams leave the offence words out before making their n-grams (classifier.model).
+            # The word n-grams leave the offence words out and break at them (classifier.model).
             self._left_out = frozenset(vectorizer.get_stop_words() or ()) if self._word_parts[0] == WORDS else frozenset()
 
     def weights(self, features):
@@ -149,8 +149,8 @@ class ModelTerms:
         return out
 
     def _word_spans(self, doc: Doc) -> dict[str, tuple[int, int]]:
-        """Each word n-gram of the log, as the word features read it, with the first and last doc token of its
-        first occurrence."""
+        """Each word n-gram and offence word of the log, as the features read them, with the first and last doc
+        token of its first occurrence."""
         from classifier.features import normalised_words
 
         pieces = [(piece, i) for word, i in marked_words(doc) for piece in word.split()]
@@ -161,13 +161,19 @@ class ModelTerms:
         # The vectorizer lower-cases and cuts the joined words; cut word by word, the tokens are the same, since no
         # token runs across a space.
         every = [(t, a, b) for w, a, b in read for t in self._tokenize(self._preprocess(w))]
-        tokens = [token for token in every if token[0] not in self._left_out]
-        low, high = self.words.ngram_range
-        # An offence word (a column of its own) at its first occurrence.
+        # An offence word is a column of its own, and the n-grams break at it (features.BrokenNgramVectorizer).
         spans: dict[str, tuple[int, int]] = {t: (a, b) for t, a, b in reversed(every) if t in self._left_out}
+        runs: list[list[tuple]] = [[]]
+        for token in every:
+            if token[0] in self._left_out:
+                runs.append([])
+            else:
+                runs[-1].append(token)
+        low, high = self.words.ngram_range
         for n in range(low, high + 1):
-            for k in range(len(tokens) - n + 1):
-                spans.setdefault(" ".join(t for t, _, _ in tokens[k:k + n]), (tokens[k][1], tokens[k + n - 1][2]))
+            for run in runs:
+                for k in range(len(run) - n + 1):
+                    spans.setdefault(" ".join(t for t, _, _ in run[k:k + n]), (run[k][1], run[k + n - 1][2]))
         return spans
 
     @staticmethod
