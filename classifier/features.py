@@ -3,9 +3,9 @@
 Saved models (`models/<version>/model.joblib`, joblib pickles) name `classifier.features.FieldSelector`,
 `classifier.features.RuleEvidenceVectorizer` and `classifier.features.BrokenNgramVectorizer` by module path: this
 module must stay at `classifier/features.py` and these classes keep their names, or every saved model stops
-loading. A pickle holds their attributes (`field`,
-`normalise_roles`; `use_rule_ids`, `use_rule_probabilities`, `use_floor` and the fitted `vectorizer_`), not their
-code: a change to those attributes, or to the features the code makes from a record, needs a retrain.
+loading. A pickle holds their attributes (`field`, `normalise_roles`; `use_rule_ids`, `use_rule_probabilities`,
+`use_floor` and the fitted `vectorizer_`; a TfidfVectorizer's own), not their code: a change to those attributes,
+or to the features the code makes from a record, needs a retrain.
 """
 
 from __future__ import annotations

@@ -269,7 +269,8 @@ def load_rules(folder: str | Path | None = None) -> RuleSet:
             line.keys(("word", "label"))
             word = line.text("word")
             if not OFFENCE_WORD.fullmatch(word):
-                raise line.fail(f"word {word!r} must be one lower-case lemma (letters only), as the word features read it")
+                raise line.fail(f"word {word!r} must be one lower-case lemma (letters only), "
+                                "as the word features read it")
             if word in words_seen:
                 raise line.fail(f"word {word!r} is listed twice")
             words_seen.add(word)

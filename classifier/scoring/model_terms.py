@@ -19,8 +19,8 @@ of training logs without the term (1 - exp(1 - idf), from the fitted word vector
 
 in log-odds before calibration (the calibration is increasing, so what raises one raises the other).
 
-The terms are the word n-grams of the record's `marked` text, its offence words (a block of their own, which the
-n-grams leave out) and the counts of the rule cues by state (a negated cue the model counts toward an offence is a
+The terms are the word n-grams of the record's `marked` text, its offence words (a block of their own, where the
+n-grams break) and the counts of the rule cues by state (a negated cue the model counts toward an offence is a
 reason too). A word n-gram is found in the text through the doc tokens it was made from (`analysis.marked_words`,
 `features.normalised_words`): `neg_hit`, `oth_choke` or `someone` are the words "hit", "choke" or "the victim" at
 their offsets. A cue count is found at its cue. What is not words of the log (the rules' own probabilities, the
@@ -92,7 +92,8 @@ class ModelTerms:
             self._preprocess = vectorizer.build_preprocessor()
             self._tokenize = vectorizer.build_tokenizer()
             # The word n-grams leave the offence words out and break at them (classifier.model).
-            self._left_out = frozenset(vectorizer.get_stop_words() or ()) if self._word_parts[0] == WORDS else frozenset()
+            left_out = vectorizer.get_stop_words() if self._word_parts[0] == WORDS else None
+            self._left_out = frozenset(left_out or ())
 
     def weights(self, features):
         """Each term's contribution (log-odds toward an offence) in each row of `features` (the union's output),
