@@ -40,11 +40,18 @@ def load_corpus(folder: str | Path, splits: tuple[str, ...] = SPLITS) -> Iterato
     not be trained on a corpus that was read only in part.
     """
     for path in sorted(Path(folder).glob("*.jsonl")):
-        # No reject sink: with one, the readers would let a bad line pass; here it must stop the load.
-        for number, record in read_rows(path, ("incident_id", "text", "label"), encoding="utf-8"):
-            _check_log(path, number, record)
+        for record in read_logs(path):
             if split_of(record["incident_id"]) in splits:
                 yield record
+
+
+def read_logs(path: Path) -> Iterator[dict]:
+    """The labelled logs of one corpus file, each checked; a log that cannot be trained on stops the read with an
+    InputError naming the file and line."""
+    # No reject sink: with one, the readers would let a bad line pass; here it must stop the load.
+    for number, record in read_rows(path, ("incident_id", "text", "label"), encoding="utf-8"):
+        _check_log(path, number, record)
+        yield record
 
 
 # Logs that no rule was written from, kept beside a corpus's own files (in its `rule-blind/` folder) and read
@@ -58,9 +65,7 @@ def load_rule_blind(folder: str | Path) -> Iterator[dict]:
     """The labelled logs in the corpus's `rule-blind/` folder (none if it has no such folder), checked as
     `load_corpus` checks its own; they are not split: every one of them is for placing the band."""
     for path in sorted((Path(folder) / RULE_BLIND).glob("*.jsonl")):
-        for number, record in read_rows(path, ("incident_id", "text", "label"), encoding="utf-8"):
-            _check_log(path, number, record)
-            yield record
+        yield from read_logs(path)
 
 
 def _check_log(path: Path, number: int, record: dict) -> None:

@@ -20,7 +20,7 @@ from sklearn.model_selection import GroupKFold
 from classifier.corpus import style_of, writer_of
 from classifier.evaluation.labelled import label_columns
 from classifier.evaluation.metrics import KeywordSearch, binary_report, expected_calibration_error, offence_decisions
-from classifier.scoring.floor import apply_floor
+from classifier.scoring.floor import apply_floor, rule_proba
 from classifier.labels import LABELS, NONE, offence_confidence
 from classifier.model import DEFAULT_SETTINGS, build_estimator
 from classifier.scoring.scorers import RULES_ONLY_THRESHOLD
@@ -103,8 +103,7 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         test_idx = np.flatnonzero(test_mask)
         x_test = [analysed[i] for i in test_idx]
         model = label_columns(estimator.classes_, estimator.predict_proba(x_test))
-        rules = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_test])
-        final, _ = apply_floor(model, rules, [x["floor"] for x in x_test], threshold=chosen["review"],
+        final, _ = apply_floor(model, rule_proba(x_test), [x["floor"] for x in x_test], threshold=chosen["review"],
                                confidence=chosen["floor_confidence"])
         confidence[test_idx] = offence_confidence(final)
         flagged[test_idx] = np.asarray(offence_decisions(final, LABELS, chosen["review"])) != NONE

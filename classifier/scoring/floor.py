@@ -40,6 +40,12 @@ def floor_confidence(floors: Sequence[Sequence[str]], gold: Sequence[str], model
     return float((sum(held) + 1) / (len(held) + 2))
 
 
+def rule_proba(records: Sequence[dict]) -> np.ndarray:
+    """The rules' six probabilities of each analysis record (classifier.scoring.analysis), in LABELS order: what
+    `apply_floor` takes as `rule_proba`."""
+    return np.array([[record["rule_probabilities"][label] for label in LABELS] for record in records])
+
+
 def apply_floor(model_proba: np.ndarray, rule_proba: np.ndarray, floors: Sequence[Sequence[str]], *,
                 threshold: float, confidence: float) -> tuple[np.ndarray, list[str]]:
     """The final six probabilities (columns in LABELS order) and who decided, for each incident.

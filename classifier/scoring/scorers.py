@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from spacy.tokens import Doc
 
-from classifier.scoring.floor import apply_floor
+from classifier.scoring.floor import apply_floor, rule_proba
 from classifier.io.readers import Incident
 from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
 from classifier.pipeline import build_pipeline
@@ -170,8 +170,7 @@ class ModelScorer:
 
     def final_proba(self, records: list[dict], features=None) -> tuple[np.ndarray, list[str]]:
         """The probabilities a score carries (the model's, held up by the rule floor) and who decided."""
-        rule_proba = np.array([[r["rule_probabilities"][label] for label in LABELS] for r in records])
-        return apply_floor(self.model_proba(records, features), rule_proba, [r["floor"] for r in records],
+        return apply_floor(self.model_proba(records, features), rule_proba(records), [r["floor"] for r in records],
                            threshold=self.threshold, confidence=self.floor_confidence)
 
     def score_docs(self, docs: list[Doc], incident_ids: list[str] | None = None) -> list[dict]:

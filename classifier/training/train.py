@@ -14,7 +14,7 @@ from classifier.training.augment import variants
 from classifier.corpus import RULE_BLIND, load_corpus, load_rule_blind, style_of, writer_of
 from classifier.evaluation.labelled import label_columns
 from classifier.evaluation.metrics import binary_report, expected_calibration_error, offence_decisions
-from classifier.scoring.floor import apply_floor, flag_recall, floor_confidence
+from classifier.scoring.floor import apply_floor, flag_recall, floor_confidence, rule_proba
 from classifier.labels import LABELS, NONE, offence_confidence
 from classifier.model import DEFAULT_SETTINGS, build_estimator
 from classifier.pipeline.ruleset import RuleSet
@@ -193,10 +193,10 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
         x_blind = analyse_texts(scorer, (r["text"] for r in blind))
         likely, blind_metrics = likely_on_rule_blind(
             label_columns(estimator.classes_, estimator.predict_proba(x_blind)),
-            np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_blind]),
+            rule_proba(x_blind),
             [x["floor"] for x in x_blind], [r["label"] for r in blind], review=review, floor_conf=floor_conf)
         likely_source = LIKELY_SOURCE_BLIND
-    rule_dev = np.array([[x["rule_probabilities"][label] for label in LABELS] for x in x_dev])
+    rule_dev = rule_proba(x_dev)
     final_dev, decided = apply_floor(model_dev, rule_dev, [x["floor"] for x in x_dev], threshold=review,
                                      confidence=floor_conf)
     confidence = offence_confidence(final_dev)

@@ -10,7 +10,6 @@ it), with the shares of hidden offences and hard negatives.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections import Counter, defaultdict
@@ -26,6 +25,7 @@ from classifier.corpus import (  # noqa: E402
     SPLITS,
     load_corpus,
     load_rule_blind,
+    read_logs,
     split_of,
     style_of,
     writer_of,
@@ -65,8 +65,7 @@ def _writers_of(batches) -> set[str]:
     for number in batches:
         path = ROOT / "corpora" / "incidents" / f"batch-{number:02d}.jsonl"
         if path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            writers.update(writer_of(json.loads(line)["incident_id"]) for line in lines if line.strip())
+            writers.update(writer_of(r["incident_id"]) for r in read_logs(path))
     return writers
 
 
