@@ -55,7 +55,7 @@ DEFAULT_SETTINGS = {
     "chars_weight": 1.0,
     "word_ngrams": [1, 2],
     "char_ngrams": [2, 5],
-    "min_df": 8,
+    "min_df": 12,
     "words_field": "marked",
     "normalise_roles": True,
     "use_floor_feature": True,
