@@ -245,7 +245,7 @@ def build_estimator(settings: dict | None = None, *, offence_words=None) -> Pipe
         if offence_words is None:
             from classifier.pipeline.ruleset import load_rules
 
-            offence_words = [w.word for w in load_rules().offence_words]
+            offence_words = load_rules().offence_lemmas
         words = tuple(dict.fromkeys(offence_words))
     token_pattern = r"(?u)\b\w[\w'/&.-]*\b"
     parts = [

@@ -140,7 +140,7 @@ def held_out_report(records: list[dict], analysed: list[dict], *, by: str, setti
                              folds=folds, extra=extra, extra_weight=extra_weight, variants_of=variants_of,
                              styles=[style_of(r) for r in records], progress=progress,
                              offence_words=None if rule_scorer is None else
-                             [w.word for w in rule_scorer.rules.offence_words])
+                             rule_scorer.rules.offence_lemmas)
     gold = np.asarray(labels) != NONE
     rule_conf = np.array([1.0 - x["rule_probabilities"][NONE] for x in analysed])
     keyword = KeywordSearch()

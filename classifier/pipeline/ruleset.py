@@ -110,6 +110,11 @@ class RuleSet:
     version: str = ""
     folder: Path | None = None
 
+    @property
+    def offence_lemmas(self) -> list[str]:
+        """The offence words as the model reads them (classifier.model.build_estimator's `offence_words`)."""
+        return [w.word for w in self.offence_words]
+
 
 class _Line:
     """One JSON line being validated, so every error names its file and line."""
