@@ -9,6 +9,13 @@ more often than its offences do teaches negative weights here; real records are 
 the words add beyond them, and a word whose offences the rules already find keeps only what is left, mostly the
 `none` logs where a rule fired wrongly, so it can read below zero with no inversion in the corpus.
 
+`--in-context` measures the whole model instead: over the train logs where the word stands plainly (not
+negated, hypothetical, another event or not literal), the mean change in the model's own log-odds of "any
+offence" (before calibration and the rule floor) when those words are taken out of the log and it is read
+again, rules and all. That is what the word does in the shipped model: where a rule reads the same word
+("injury" and the rule `injury-words`) the rule feature carries its pull, and the word's own column can sit at
+0 while the word still raises a log.
+
 `--words-only` separates the two: it also trains a model of the same settings on the same corpus without the
 rule features (a minute or so, in a temporary folder) and prints its weights beside: what the corpus teaches a
 word when no rule has counted it first.
@@ -33,8 +40,10 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a model version or folder [default: the current model]")
     parser.add_argument("--words-only", action="store_true",
                         help="also train the same settings without the rule features and print those weights")
+    parser.add_argument("--in-context", action="store_true",
+                        help="also print each word's pull through the whole model, on the train logs that hold it")
     parser.add_argument("--corpus", type=Path, default=ROOT / "corpora" / "incidents",
-                        help="the corpus --words-only trains on [default: corpora/incidents]")
+                        help="the corpus --words-only trains on and --in-context reads [default: corpora/incidents]")
     args = parser.parse_args()
 
     from classifier.model_versions import load_model, resolve
@@ -45,11 +54,15 @@ def main() -> None:
     columns = {"model": offence_weights(estimator, args.words)}
     if args.words_only:
         columns["words only"] = offence_weights(_words_only(manifest, args.corpus), args.words)
+    counts = {}
+    if args.in_context:
+        columns["in context"], counts = _in_context(folder, args.corpus, args.words)
     print(f"model {manifest['version']}: the pull of each word toward an offence (log-odds; + toward an offence)")
     print(f"  {'word':12}" + "".join(f"{name:>14}" for name in columns))
     for word in args.words:
         cells = ["not in vocab." if c[word] is None else f"{c[word]:+.3f}" for c in columns.values()]
-        print(f"  {word:12}" + "".join(f"{cell:>14}" for cell in cells))
+        print(f"  {word:12}" + "".join(f"{cell:>14}" for cell in cells)
+              + (f"   ({counts[word]} train logs)" if word in counts else ""))
 
 
 def _words_only(manifest: dict, corpus: Path):
@@ -67,6 +80,43 @@ def _words_only(manifest: dict, corpus: Path):
         version = train_model(corpus, load_rules(), settings=settings, root=Path(root))
         estimator, _ = load_model(version.folder)
     return estimator
+
+
+def _in_context(folder: Path, corpus: Path, words) -> tuple[dict, dict]:
+    """Each word's mean change in the model's log-odds of any offence when its plain uses leave the train logs
+    that hold it (None where no train log holds it plainly), and how many logs that was."""
+    import numpy as np
+
+    from classifier.corpus import load_corpus
+    from classifier.labels import LABELS, NONE
+    from classifier.pipeline.ruleset import load_rules
+    from classifier.scoring.analysis import analyse, marked_words
+    from classifier.scoring.scorers import ModelScorer
+
+    scorer = ModelScorer(load_rules(), folder)
+    texts = [row["text"] for row in load_corpus(corpus, ("train",))]
+    docs = list(scorer.rule_scorer.docs(texts))
+    none = LABELS.index(NONE)
+
+    def log_odds(records: list[dict]) -> np.ndarray:
+        p_none = np.clip(scorer.model_proba(records)[:, none], 1e-9, 1 - 1e-9)
+        return np.log((1 - p_none) / p_none)
+
+    pull, counts = {}, {}
+    for word in words:
+        # The doc's own tokens rebuild the log, so a log with and without the word differ only by it.
+        holding = [(doc, {i for w, i in marked_words(doc) if w == word}) for doc in docs]
+        holding = [(doc, drop) for doc, drop in holding if drop]
+        counts[word] = len(holding)
+        if not holding:
+            pull[word] = None
+            continue
+        with_word = ["".join(t.text_with_ws for t in doc) for doc, _ in holding]
+        without = ["".join(t.text_with_ws for t in doc if t.i not in drop) for doc, drop in holding]
+        before = log_odds([analyse(d) for d in scorer.rule_scorer.docs(with_word)])
+        after = log_odds([analyse(d) for d in scorer.rule_scorer.docs(without)])
+        pull[word] = float(np.mean(before - after))
+    return pull, counts
 
 
 if __name__ == "__main__":
