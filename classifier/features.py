@@ -4,13 +4,14 @@ Saved models (`models/<version>/model.joblib`, joblib pickles) name `classifier.
 `classifier.features.RuleEvidenceVectorizer` and `classifier.features.BrokenNgramVectorizer` by module path: this
 module must stay at `classifier/features.py` and these classes keep their names, or every saved model stops
 loading. A pickle holds their attributes (`field`, `normalise_roles`; `use_rule_ids`, `use_rule_probabilities`,
-`use_floor` and the fitted `vectorizer_`; a TfidfVectorizer's own), not their code: a change to those attributes,
+`use_floor`, `monotone` and the fitted `vectorizer_`; a TfidfVectorizer's own), not their code: a change to those attributes,
 or to the features the code makes from a record, needs a retrain.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -85,12 +86,19 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
 
     A cue under negation is a different feature from the same cue active, so the model can learn how far
     to trust each context rule rather than only obeying it.
+
+    `monotone`: feature names (an active cue, the rules' probability of an offence, the floor) put last, in
+    this order, whether or not a training log has them, so that the classifier can hold their weights to
+    pulling toward an offence only (classifier.model). The other features come first, as DictVectorizer
+    orders them.
     """
 
-    def __init__(self, use_rule_ids: bool = True, use_rule_probabilities: bool = True, use_floor: bool = True):
+    def __init__(self, use_rule_ids: bool = True, use_rule_probabilities: bool = True, use_floor: bool = True,
+                 monotone: tuple = ()):
         self.use_rule_ids = use_rule_ids
         self.use_rule_probabilities = use_rule_probabilities
         self.use_floor = use_floor
+        self.monotone = monotone
 
     def cue_keys(self, cue: dict) -> list[str]:
         """The features one cue of an analysis record counts towards."""
@@ -115,18 +123,43 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
             features["floor"] = 1.0 if record.get("floor") else 0.0
         return features
 
+    def _monotone(self) -> tuple:
+        # A model saved before `monotone` existed has none.
+        return tuple(getattr(self, "monotone", ()))
+
     def fit(self, X, y=None):
+        monotone = set(self._monotone())
         self.vectorizer_ = DictVectorizer()
-        self.vectorizer_.fit(self._features(r) for r in X)
+        self.vectorizer_.fit({k: v for k, v in self._features(r).items() if k not in monotone} for r in X)
         return self
 
     def transform(self, X):
         check_is_fitted(self, "vectorizer_")
-        return self.vectorizer_.transform(self._features(r) for r in X)
+        monotone = self._monotone()
+        if not monotone:
+            return self.vectorizer_.transform(self._features(r) for r in X)
+        rows = [self._features(r) for r in X]
+        # DictVectorizer leaves out what it was not fitted on: the monotone features.
+        free = self.vectorizer_.transform(rows)
+        column = {name: j for j, name in enumerate(monotone)}
+        data, indices, indptr = [], [], [0]
+        for row in rows:
+            for name, value in row.items():
+                j = column.get(name)
+                if j is not None and value:
+                    data.append(value)
+                    indices.append(j)
+            indptr.append(len(indices))
+        fixed = sp.csr_matrix((np.asarray(data, dtype=float), np.asarray(indices, dtype=np.int32), indptr),
+                              shape=(len(rows), len(monotone)))
+        fixed.sort_indices()
+        return sp.hstack([free, fixed], format="csr", dtype=float)
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "vectorizer_")
-        return self.vectorizer_.get_feature_names_out()
+        names = self.vectorizer_.get_feature_names_out()
+        monotone = self._monotone()
+        return np.concatenate([names, np.asarray(monotone, dtype=object)]) if monotone else names
 
 
 class BrokenNgramVectorizer(TfidfVectorizer):

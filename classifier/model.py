@@ -61,6 +61,9 @@ DEFAULT_SETTINGS = {
     "use_floor_feature": True,
     # The offence words of the rules (rules/offence_words.jsonl) only pull toward an offence.
     "offence_words": True,
+    # The rule features that say an offence cue is active (its rule, its label, the rules' probability of an
+    # offence, the floor) only pull toward an offence, for cues of these kinds (rules/offences.jsonl `kind`).
+    "monotone_rules": ["offence"],
     # Label-preserving rewrites trained on beside each train log (classifier.training.augment.KINDS).
     "augment": [],
     # "balanced": every style of the corpus counts the same in training (classifier.training.train.style_weights).
@@ -143,7 +146,8 @@ class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
 
 class OffenceWordsLogisticRegression(BaseEstimator, ClassifierMixin):
     """Multinomial logistic regression (L2, as scikit-learn's `LogisticRegression` with lbfgs) whose last
-    `n_offence_words` columns may only pull toward an offence.
+    `n_offence_words` columns may only pull toward an offence (`build_estimator` puts there the offence words and,
+    with the setting `monotone_rules`, the rule features of an active cue before them).
 
     For those columns the `none` label's weight is held at 0 and every offence label's weight at 0 or above, so
     the column's offence-vs-none weight (`offence_weights`) is never negative. With `n_offence_words=0` and three
@@ -233,12 +237,14 @@ def _logit(p):
 def manifest_settings(manifest: dict) -> dict:
     """The settings a saved model was trained with. Settings added since it was saved are read as off, which is
     how it was trained (e.g. `style_weighting`), not as today's defaults."""
-    return {"augment": [], "style_weighting": "none", "offence_words": False, **manifest.get("settings", {})}
+    return {"augment": [], "style_weighting": "none", "offence_words": False, "monotone_rules": [],
+            **manifest.get("settings", {})}
 
 
-def build_estimator(settings: dict | None = None, *, offence_words=None) -> Pipeline:
+def build_estimator(settings: dict | None = None, *, offence_words=None, cue_kinds=None) -> Pipeline:
     """The model's estimator. offence_words: the lemmas that may only pull toward an offence (with the setting
-    `offence_words` on) [default: those of the shipped rules]."""
+    `offence_words` on); cue_kinds: each cue rule's kind by id (`RuleSet.cue_kinds`), for the setting
+    `monotone_rules` [default for both: those of the shipped rules]."""
     s = {**DEFAULT_SETTINGS, **(settings or {})}
     words = ()
     if s["offence_words"]:
@@ -247,10 +253,19 @@ def build_estimator(settings: dict | None = None, *, offence_words=None) -> Pipe
 
             offence_words = load_rules().offence_lemmas
         words = tuple(dict.fromkeys(offence_words))
+    monotone = ()
+    if s["monotone_rules"] and s["use_rules"]:
+        if cue_kinds is None:
+            from classifier.pipeline.ruleset import load_rules
+
+            cue_kinds = load_rules().cue_kinds
+        monotone = monotone_rule_features(cue_kinds, s["monotone_rules"],
+                                          probabilities=s["rule_probabilities"], floor=s["use_floor_feature"])
     token_pattern = r"(?u)\b\w[\w'/&.-]*\b"
+    rules = ("rules", RuleEvidenceVectorizer(use_rule_probabilities=s["rule_probabilities"],
+                                             use_floor=s["use_floor_feature"], monotone=monotone))
     parts = [
-            ("rules", RuleEvidenceVectorizer(use_rule_probabilities=s["rule_probabilities"],
-                                             use_floor=s["use_floor_feature"])),
+            rules,
             ("words", Pipeline([
                 ("select", FieldSelector(s["words_field"], normalise_roles=s["normalise_roles"])),
                 ("tfidf", BrokenNgramVectorizer(ngram_range=tuple(s["word_ngrams"]), min_df=s["min_df"],
@@ -262,7 +277,7 @@ def build_estimator(settings: dict | None = None, *, offence_words=None) -> Pipe
                 ("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(s["char_ngrams"]), min_df=s["min_df"],
                                           sublinear_tf=True, lowercase=True, max_features=200_000)),
             ])),
-            # Last: the classifier bounds the union's last len(words) columns.
+            # Last: the classifier bounds the union's last columns: the rules' monotone ones, then the words.
             (OFFENCE_WORDS, Pipeline([
                 ("select", FieldSelector(s["words_field"], normalise_roles=s["normalise_roles"])),
                 ("tfidf", TfidfVectorizer(vocabulary=list(words) or None, sublinear_tf=True,
@@ -272,15 +287,37 @@ def build_estimator(settings: dict | None = None, *, offence_words=None) -> Pipe
     parts = [(name, part) for name, part in parts
              if (name != "chars" or s["use_chars"]) and (name != "rules" or s["use_rules"])
              and (name != OFFENCE_WORDS or words)]
+    if monotone:
+        # The rules' monotone columns close their block: just before the offence words, among the bounded.
+        parts = [part for part in parts if part[0] != "rules"]
+        parts.insert(len(parts) - (1 if words else 0), rules)
     weights = {"rules": s["rules_weight"], "words": s["words_weight"], "chars": s["chars_weight"],
                OFFENCE_WORDS: s["words_weight"]}
     features = FeatureUnion(parts, transformer_weights={name: weights[name] for name, _ in parts})
-    classifier = OffenceWordsLogisticRegression(C=s["C"], class_weight="balanced", n_offence_words=len(words))
+    classifier = OffenceWordsLogisticRegression(C=s["C"], class_weight="balanced",
+                                                n_offence_words=len(words) + len(monotone))
     return Pipeline([
         ("features", features),
         ("classify", ConfidenceCalibratedClassifier(classifier, method=s["calibration"], cv=s["cv"],
                                                     random_state=s["seed"])),
     ])
+
+
+def monotone_rule_features(cue_kinds: dict[str, str], kinds, *, probabilities: bool = True,
+                           floor: bool = True) -> tuple[str, ...]:
+    """The names of the rule features (classifier.features.RuleEvidenceVectorizer) that say an offence cue of
+    one of `kinds` is active, with the rules' probability of each offence label and the floor: what may only
+    pull toward an offence with the setting `monotone_rules`."""
+    from classifier.labels import LABELS
+
+    offences = [label for label in LABELS if label != NONE]
+    names = [f"{label}|{kind}|active" for kind in kinds for label in offences]
+    names += [f"rule={rule}|active" for rule, kind in sorted(cue_kinds.items()) if kind in kinds]
+    if probabilities:
+        names += [f"rule_p={label}" for label in offences]
+    if floor:
+        names += ["floor", *(f"floor={label}" for label in offences)]
+    return tuple(names)
 
 
 def build_word_baseline(settings: dict | None = None) -> Pipeline:

@@ -326,6 +326,62 @@ def test_an_offence_word_never_pulls_away_from_an_offence():
     assert "words__lost near" not in names and "words__lost" in names
 
 
+def test_an_active_cue_never_pulls_away_from_an_offence_with_monotone_rules():
+    """A rule whose active cue the training logs put mostly in `none` logs (a knife in robberies, say) learns a
+    weight against an offence; with `monotone_rules` it cannot, so the model cannot argue down what the rules
+    read as active. The same cue negated stays free, and so do the words that explain the `none` logs."""
+    def record(words, state=None):
+        cues = [] if state is None else [{"rule": "knife-threat", "label": "violence_without_injury",
+                                           "kind": "offence", "state": state, "described": []}]
+        return {"text": words, "marked": words, "cues": cues, "floor": [],
+                "rule_probabilities": {label: 1.0 / len(LABELS) for label in LABELS}}
+
+    x = ([record(t, "active") for t in ("till cash taken", "took the till money", "cash from the till",
+                                         "robbed the till")]
+         + [record("held a knife to her throat", "active")]
+         + [record(t, "negated") for t in ("no knife seen", "knife not shown")]
+         + [record(t) for t in ("he hit her", "she was kicked", "he slapped her", "lost bag")]) * 2
+    y = (["none"] * 4 + ["violence_without_injury"] + ["none"] * 2
+         + ["violence_without_injury"] * 3 + ["none"]) * 2
+    kinds = {"knife-threat": "offence"}
+    free = build_estimator({"cv": 2, "min_df": 1, "monotone_rules": []}, offence_words=[], cue_kinds=kinds).fit(x, y)
+    bound = build_estimator({"cv": 2, "min_df": 1, "monotone_rules": ["offence"]}, offence_words=[],
+                            cue_kinds=kinds).fit(x, y)
+    active = ["rules__rule=knife-threat|active", "rules__violence_without_injury|offence|active"]
+    assert min(_pulls(free, active).values()) < 0
+    assert min(_pulls(bound, active).values()) >= 0
+    assert _pulls(bound, ["rules__rule=knife-threat|negated"])["rules__rule=knife-threat|negated"] < 0
+    names = list(bound.named_steps["features"].get_feature_names_out())
+    # The bounded columns close the union, in the order monotone_rule_features gives them.
+    linear = bound.named_steps["classify"].estimator_
+    assert set(active) <= set(names[-linear.n_offence_words:])
+    assert "rules__rule=knife-threat|negated" not in names[-linear.n_offence_words:]
+    # A cue no training log had active still has its column, so the bound is in place for it.
+    assert "rules__rape|offence|active" in names
+
+
+def _pulls(estimator, names) -> dict:
+    """The offence-vs-none weight of each named feature column (as offence_weights, for any column)."""
+    from classifier.labels import NONE
+
+    columns = list(estimator.named_steps["features"].get_feature_names_out())
+    linear = estimator.named_steps["classify"].estimator_
+    none = list(linear.classes_).index(NONE)
+    out = {}
+    for name in names:
+        weights = linear.coef_[:, columns.index(name)]
+        out[name] = float(np.log(np.mean(np.exp(np.delete(weights, none)))) - weights[none])
+    return out
+
+
+def test_rule_features_of_a_model_saved_before_monotone_still_transform():
+    vec = RuleEvidenceVectorizer().fit([_analysis(floor=["rape"]), _analysis()])
+    before = vec.transform([_analysis(floor=["rape"])]).toarray()
+    del vec.monotone  # a pickle made before the attribute existed
+    assert (vec.transform([_analysis(floor=["rape"])]).toarray() == before).all()
+    assert list(vec.get_feature_names_out()) == sorted(vec.get_feature_names_out())
+
+
 def test_every_offence_word_of_the_rules_pulls_toward_an_offence_in_the_shipped_model(rules):
     from classifier.model_versions import resolve
 

@@ -64,7 +64,7 @@ def _splits(groups: np.ndarray, folds: int | None):
 def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: dict | None = None,
                     trainable=None, folds: int | None = None, extra: tuple[list[dict], list[str]] | None = None,
                     extra_weight: float = 1.0, variants_of: list[list[dict]] | None = None,
-                    styles=None, offence_words=None, progress=None) -> HeldOutScores:
+                    styles=None, offence_words=None, cue_kinds=None, progress=None) -> HeldOutScores:
     """Score every log with a model trained without its group.
 
     analysed: analysis records (classifier.scoring.analysis); labels, groups, writers: one per record; trainable: which
@@ -72,7 +72,7 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
     group, or that many folds that each leave whole groups out; extra: (records, labels) always trained on
     (e.g. reviewed outcomes), at `extra_weight`; variants_of: each record's analysed rewrites, trained on
     with it (settings["augment"], classifier.training.train.with_variants); styles: each record's style, for
-    settings["style_weighting"]; offence_words: those of the rules (classifier.model.build_estimator).
+    settings["style_weighting"]; offence_words, cue_kinds: those of the rules (classifier.model.build_estimator).
     """
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
     say = progress or (lambda message: None)
@@ -96,7 +96,7 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         params = {"classify__groups": fit_groups}
         if len(set(weights)) > 1:
             params["classify__sample_weight"] = weights
-        estimator = build_estimator(settings, offence_words=offence_words).fit(x_fit, y_fit, **params)
+        estimator = build_estimator(settings, offence_words=offence_words, cue_kinds=cue_kinds).fit(x_fit, y_fit, **params)
         # Thresholds from the corpus rows only, as `train` chooses them (not from `extra`, e.g. reviews).
         chosen = choose_thresholds(estimator.named_steps["classify"].oof_confidence_[:len(idx)],
                                    [x["floor"] for x in x_train[:len(idx)]], y_train[:len(idx)])
@@ -139,8 +139,8 @@ def held_out_report(records: list[dict], analysed: list[dict], *, by: str, setti
     scores = held_out_scores(analysed, labels, groups, writers, settings=settings, trainable=trainable,
                              folds=folds, extra=extra, extra_weight=extra_weight, variants_of=variants_of,
                              styles=[style_of(r) for r in records], progress=progress,
-                             offence_words=None if rule_scorer is None else
-                             rule_scorer.rules.offence_lemmas)
+                             offence_words=None if rule_scorer is None else rule_scorer.rules.offence_lemmas,
+                             cue_kinds=None if rule_scorer is None else rule_scorer.rules.cue_kinds)
     gold = np.asarray(labels) != NONE
     rule_conf = np.array([1.0 - x["rule_probabilities"][NONE] for x in analysed])
     keyword = KeywordSearch()

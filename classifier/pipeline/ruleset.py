@@ -115,6 +115,11 @@ class RuleSet:
         """The offence words as the model reads them (classifier.model.build_estimator's `offence_words`)."""
         return [w.word for w in self.offence_words]
 
+    @property
+    def cue_kinds(self) -> dict[str, str]:
+        """Each cue rule's kind by its id (classifier.model.build_estimator's `cue_kinds`)."""
+        return {cue.id: cue.kind for cue in self.cues}
+
 
 class _Line:
     """One JSON line being validated, so every error names its file and line."""

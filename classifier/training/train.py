@@ -176,7 +176,7 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     fit_params = {"classify__groups": groups}
     if len(set(weights)) > 1:
         fit_params["classify__sample_weight"] = weights
-    estimator = build_estimator(settings, offence_words=rules.offence_lemmas)
+    estimator = build_estimator(settings, offence_words=rules.offence_lemmas, cue_kinds=rules.cue_kinds)
     estimator.fit(x_fit, y_fit, **fit_params)
     model_dev = label_columns(estimator.classes_, estimator.predict_proba(x_dev))
     positive = np.asarray(y_dev) != NONE
