@@ -1,7 +1,7 @@
 """The rule pipeline: spaCy's blank English with log-aware components, all registered factories.
 
-tokenizer (shorthand kept whole) -> lemmatizer (lookup tables from spacy-lookups-data) -> log_normalizer
--> log_segmenter -> offence_cues -> cue_context -> incident_scorer
+tokenizer (shorthand kept whole) -> log_normalizer (lemmas from the lookup tables of spacy-lookups-data, and
+shorthand) -> log_segmenter -> offence_cues -> cue_context -> incident_scorer
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from classifier.pipeline.ruleset import RuleSet
 
-PIPE_NAMES = ("lemmatizer", "log_normalizer", "log_segmenter", "offence_cues", "cue_context", "incident_scorer")
+PIPE_NAMES = ("log_normalizer", "log_segmenter", "offence_cues", "cue_context", "incident_scorer")
 
 
 def build_pipeline(rules: RuleSet) -> Language:
@@ -26,8 +26,7 @@ def build_pipeline(rules: RuleSet) -> Language:
 
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": "incident_classifier.log_tokenizer.v1"}}})
     add_special_cases(nlp.tokenizer, [v for n in rules.normalisation if n.keep_whole for v in n.variants])
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    for name in PIPE_NAMES[1:]:
+    for name in PIPE_NAMES:
         nlp.add_pipe(name)
     nlp.initialize()
     nlp.get_pipe("log_normalizer").add_variants((v, n.norm) for n in rules.normalisation for v in n.variants)

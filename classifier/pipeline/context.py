@@ -25,7 +25,7 @@ from classifier.pipeline.ruleset import ContextRule
 @Language.factory(
     "cue_context",
     default_config={"cues_key": CUES_KEY, "triggers_key": TRIGGERS_KEY},
-    assigns=["doc._.cue_triggers", "token._.scope"],
+    assigns=["doc._.cue_triggers", "doc._.scopes", "token._.scope"],
     requires=["token.lemma", "token.norm", "token.is_sent_start", "doc.sents", "doc._.cue_rules"],
 )
 def make_cue_context(nlp: Language, name: str, *, cues_key: str, triggers_key: str):
@@ -68,6 +68,7 @@ class CueContext(RuleMatcherComponent):
             for i in range(sent.start, sent.end):
                 sent_of[i] = n
         scopes = []
+        marked = doc._.scopes = {}
         for rule, start, end in triggers:
             sent_start, sent_end = bounds[sent_of[start]]
             width = rule.max_scope or len(doc)
@@ -90,7 +91,7 @@ class CueContext(RuleMatcherComponent):
                 # Words in scope are marked for the word features: "no injuries" -> neg_injury.
                 for i in range(lo, hi):
                     if not start <= i < end:
-                        doc[i]._.scope = rule.category
+                        marked[i] = rule.category
         cue_rules = doc._.cue_rules or {}
         for cue, found in zip(cues, doc._.cue_triggers):
             kind = cue_rules[cue.id_][0]

@@ -7,6 +7,7 @@ model independent of spaCy objects, and lets a batch be analysed once and scored
 
 from __future__ import annotations
 
+from spacy.attrs import IS_PUNCT, IS_SPACE, LEMMA, LOWER
 from spacy.tokens import Doc
 
 from classifier.pipeline.extensions import CUES_KEY
@@ -39,11 +40,14 @@ def marked_words(doc: Doc) -> list[tuple[str, int]]:
     """
     words = []
     excluded = _excluded_cue_tokens(doc)
-    for token in doc:
-        if token.is_space or token.is_punct:
+    scopes = doc._.scopes or {}
+    strings = doc.vocab.strings
+    # Read as arrays, not Token objects: this ran for every token of every log (#17).
+    for i, (space, punct, lemma, lower) in enumerate(doc.to_array([IS_SPACE, IS_PUNCT, LEMMA, LOWER]).tolist()):
+        if space or punct:
             continue
-        prefix = SCOPE_PREFIX.get(token._.scope) or excluded.get(token.i, "")
-        words.append((prefix + (token.lemma_ or token.lower_), token.i))
+        prefix = SCOPE_PREFIX.get(scopes.get(i)) or excluded.get(i, "")
+        words.append((prefix + strings[lemma or lower], i))
     return words
 
 
