@@ -10,9 +10,9 @@ the words add beyond them, and a word whose offences the rules already find keep
 `none` logs where a rule fired wrongly, so it can read below zero with no inversion in the corpus.
 
 `--in-context` measures the whole model instead: over the train logs where the word stands plainly (not
-negated, hypothetical, another event or not literal), the mean change in the model's own log-odds of "any
-offence" (before calibration and the rule floor) when those words are taken out of the log and it is read
-again, rules and all. That is what the word does in the shipped model: where a rule reads the same word
+negated, hypothetical, another event or not literal), the mean change in the classifier's own log-odds of "any
+offence" (its linear scores, before calibration and the rule floor) when those words are taken out of the log
+and it is read again, rules and all. That is what the word does in the shipped model: where a rule reads the same word
 ("injury" and the rule `injury-words`) the rule feature carries its pull, and the word's own column can sit at
 0 while the word still raises a log.
 
@@ -86,9 +86,10 @@ def _in_context(folder: Path, corpus: Path, words) -> tuple[dict, dict]:
     """Each word's mean change in the model's log-odds of any offence when its plain uses leave the train logs
     that hold it (None where no train log holds it plainly), and how many logs that was."""
     import numpy as np
+    from scipy.special import logsumexp
 
     from classifier.corpus import load_corpus
-    from classifier.labels import LABELS, NONE
+    from classifier.labels import NONE
     from classifier.pipeline.ruleset import load_rules
     from classifier.scoring.analysis import analyse, marked_words
     from classifier.scoring.scorers import ModelScorer
@@ -96,24 +97,25 @@ def _in_context(folder: Path, corpus: Path, words) -> tuple[dict, dict]:
     scorer = ModelScorer(load_rules(), folder)
     texts = [row["text"] for row in load_corpus(corpus, ("train",))]
     docs = list(scorer.rule_scorer.docs(texts))
-    none = LABELS.index(NONE)
+    linear = scorer.estimator.named_steps["classify"].estimator_
+    none = list(linear.classes_).index(NONE)
 
     def log_odds(records: list[dict]) -> np.ndarray:
-        p_none = np.clip(scorer.model_proba(records)[:, none], 1e-9, 1 - 1e-9)
-        return np.log((1 - p_none) / p_none)
+        # The linear scores, not the calibrated probabilities: exact, and not flattened where they saturate.
+        z = np.atleast_2d(linear.decision_function(scorer.model_features(records)))
+        return logsumexp(np.delete(z, none, axis=1), axis=1) - z[:, none]
 
     pull, counts = {}, {}
     for word in words:
-        # The doc's own tokens rebuild the log, so a log with and without the word differ only by it.
+        # The log without the word is rebuilt from the doc's own tokens, so the two differ only by the word.
         holding = [(doc, {i for w, i in marked_words(doc) if w == word}) for doc in docs]
         holding = [(doc, drop) for doc, drop in holding if drop]
         counts[word] = len(holding)
         if not holding:
             pull[word] = None
             continue
-        with_word = ["".join(t.text_with_ws for t in doc) for doc, _ in holding]
         without = ["".join(t.text_with_ws for t in doc if t.i not in drop) for doc, drop in holding]
-        before = log_odds([analyse(d) for d in scorer.rule_scorer.docs(with_word)])
+        before = log_odds([analyse(doc) for doc, _ in holding])
         after = log_odds([analyse(d) for d in scorer.rule_scorer.docs(without)])
         pull[word] = float(np.mean(before - after))
     return pull, counts

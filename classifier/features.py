@@ -93,6 +93,10 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
     orders them.
     """
 
+    # A model saved before `monotone` existed has none: its pickle lacks the attribute, and this default stands
+    # in (for transform, get_params and clone alike).
+    monotone: tuple = ()
+
     def __init__(self, use_rule_ids: bool = True, use_rule_probabilities: bool = True, use_floor: bool = True,
                  monotone: tuple = ()):
         self.use_rule_ids = use_rule_ids
@@ -123,19 +127,15 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
             features["floor"] = 1.0 if record.get("floor") else 0.0
         return features
 
-    def _monotone(self) -> tuple:
-        # A model saved before `monotone` existed has none.
-        return tuple(getattr(self, "monotone", ()))
-
     def fit(self, X, y=None):
-        monotone = set(self._monotone())
+        monotone = set(self.monotone)
         self.vectorizer_ = DictVectorizer()
         self.vectorizer_.fit({k: v for k, v in self._features(r).items() if k not in monotone} for r in X)
         return self
 
     def transform(self, X):
         check_is_fitted(self, "vectorizer_")
-        monotone = self._monotone()
+        monotone = tuple(self.monotone)
         if not monotone:
             return self.vectorizer_.transform(self._features(r) for r in X)
         rows = [self._features(r) for r in X]
@@ -158,7 +158,7 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "vectorizer_")
         names = self.vectorizer_.get_feature_names_out()
-        monotone = self._monotone()
+        monotone = tuple(self.monotone)
         return np.concatenate([names, np.asarray(monotone, dtype=object)]) if monotone else names
 
 

@@ -47,6 +47,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from classifier.features import BrokenNgramVectorizer, FieldSelector, RuleEvidenceVectorizer
 from classifier.labels import NONE
+from classifier.pipeline.ruleset import CUE_KINDS
 
 DEFAULT_SETTINGS = {
     "C": 64.0,
@@ -146,8 +147,10 @@ class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
 
 class OffenceWordsLogisticRegression(BaseEstimator, ClassifierMixin):
     """Multinomial logistic regression (L2, as scikit-learn's `LogisticRegression` with lbfgs) whose last
-    `n_offence_words` columns may only pull toward an offence (`build_estimator` puts there the offence words and,
-    with the setting `monotone_rules`, the rule features of an active cue before them).
+    `n_offence_words` columns may only pull toward an offence. `build_estimator` puts the offence words there and,
+    with the setting `monotone_rules`, just before them the rule features of an active offence cue, the rules'
+    probability of each offence label and the floor, and counts them all in `n_offence_words` (the name is the
+    one saved models carry).
 
     For those columns the `none` label's weight is held at 0 and every offence label's weight at 0 or above, so
     the column's offence-vs-none weight (`offence_weights`) is never negative. With `n_offence_words=0` and three
@@ -254,6 +257,9 @@ def build_estimator(settings: dict | None = None, *, offence_words=None, cue_kin
             offence_words = load_rules().offence_lemmas
         words = tuple(dict.fromkeys(offence_words))
     monotone = ()
+    unknown = set(s["monotone_rules"]) - set(CUE_KINDS)
+    if unknown:
+        raise ValueError(f"monotone_rules: {', '.join(sorted(unknown))} is not a cue kind ({', '.join(CUE_KINDS)})")
     if s["monotone_rules"] and s["use_rules"]:
         if cue_kinds is None:
             from classifier.pipeline.ruleset import load_rules

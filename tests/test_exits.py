@@ -236,7 +236,10 @@ def test_a_stopped_scan_of_ungrouped_rows_leaves_no_temporary_copy(tmp_path, sig
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", "from classifier.cli import main; main()", "scan", str(logs), "--crimes",
                str(crimes), "-o", output, "--rules-only", "--workers", "1"]
-    process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A shell starts a background job with SIGINT ignored, and Python then installs no KeyboardInterrupt for it:
+    # the scan must be run as a terminal would run it, or a Ctrl-C cannot reach it when pytest runs with `&`.
+    process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         if output == "-":
             wait_for(lambda: any(p.name.endswith(".grouping.sqlite") for p in temp.iterdir()))

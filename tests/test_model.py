@@ -59,7 +59,8 @@ def test_rule_evidence_vectorizer_separates_context_states():
 
 
 def test_custom_estimators_follow_scikit_learn_conventions():
-    for estimator in (RuleEvidenceVectorizer(use_rule_ids=False), FieldSelector("text"),
+    for estimator in (RuleEvidenceVectorizer(use_rule_ids=False), RuleEvidenceVectorizer(monotone=("floor",)),
+                      FieldSelector("text"),
                       ConfidenceCalibratedClassifier(method="sigmoid", cv=3),
                       OffenceWordsLogisticRegression(C=2.0, n_offence_words=3)):
         clone(estimator)
@@ -374,12 +375,24 @@ def _pulls(estimator, names) -> dict:
     return out
 
 
-def test_rule_features_of_a_model_saved_before_monotone_still_transform():
-    vec = RuleEvidenceVectorizer().fit([_analysis(floor=["rape"]), _analysis()])
-    before = vec.transform([_analysis(floor=["rape"])]).toarray()
-    del vec.monotone  # a pickle made before the attribute existed
-    assert (vec.transform([_analysis(floor=["rape"])]).toarray() == before).all()
-    assert list(vec.get_feature_names_out()) == sorted(vec.get_feature_names_out())
+def test_rule_features_of_a_model_saved_before_monotone_still_work():
+    """A pickle made before `monotone` existed has no such attribute: it transforms as it did (every feature
+    in DictVectorizer's order, none held apart), and it can still be cloned, as retraining does."""
+    import pickle
+
+    records = [_analysis(cues=[{"rule": "r1", "label": "rape", "kind": "offence", "state": "active",
+                                "described": []}], floor=["rape"]), _analysis()]
+    vec = RuleEvidenceVectorizer().fit(records)
+    old = pickle.loads(pickle.dumps(vec))
+    del old.__dict__["monotone"]
+    assert (old.transform(records).toarray() == vec.transform(records).toarray()).all()
+    assert list(old.get_feature_names_out()) == list(vec.vectorizer_.get_feature_names_out())
+    assert clone(old).get_params() == RuleEvidenceVectorizer().get_params()
+
+
+def test_monotone_rules_must_name_cue_kinds():
+    with pytest.raises(ValueError, match="offense"):
+        build_estimator({"monotone_rules": ["offense"]}, offence_words=[], cue_kinds={})
 
 
 def test_every_offence_word_of_the_rules_pulls_toward_an_offence_in_the_shipped_model(rules):
@@ -391,3 +404,20 @@ def test_every_offence_word_of_the_rules_pulls_toward_an_offence_in_the_shipped_
     weights = offence_weights(estimator, [w.word for w in rules.offence_words])
     print("\n".join(f"{word:16} {weight:+.3f}" for word, weight in weights.items()))
     assert all(weight is not None and weight >= 0 for weight in weights.values())
+
+
+def test_no_active_offence_cue_pulls_away_from_an_offence_in_the_shipped_model(rules):
+    """With `monotone_rules`, every rule feature of an active offence cue, the rules' probability of each
+    offence and the floor pull toward an offence or not at all (decision 0007)."""
+    from classifier.model import manifest_settings, monotone_rule_features
+    from classifier.model_versions import resolve
+
+    estimator, manifest = load_model(resolve(None))
+    kinds = manifest_settings(manifest)["monotone_rules"]
+    if not kinds:
+        pytest.skip(f"the shipped model {manifest['version']} was trained without monotone_rules")
+    names = [f"rules__{name}" for name in monotone_rule_features(rules.cue_kinds, kinds)]
+    columns = list(estimator.named_steps["features"].get_feature_names_out())
+    assert set(names) <= set(columns)
+    pulls = _pulls(estimator, names)
+    assert min(pulls.values()) >= 0, {n: p for n, p in pulls.items() if p < 0}

@@ -168,6 +168,50 @@ def test_skipping_rules_without_their_words_finds_the_same_matches(nlp, rules):
         assert skipped > len(texts)
 
 
+def test_lemmas_and_norms_are_spacys_lookup_lemmas_with_the_variants(nlp, rules):
+    """The normaliser lemmatizes itself (one Python loop fewer, #17): each token's lemma is what spaCy's lookup
+    lemmatizer gives, then the shorthand variants and the lower-case lemma of the lower-case form, as before."""
+    import spacy
+    from spacy.tokens import Doc
+
+    from classifier.corpus import load_corpus
+    from classifier.resources import corpus_dir
+
+    reference = spacy.blank("en")
+    lemmatizer = reference.add_pipe("lemmatizer", config={"mode": "lookup"})
+    reference.initialize()
+    table = lemmatizer.lookups.get_table("lemma_lookup")
+    norms = {v.lower(): n.norm.lower() for n in rules.normalisation for v in n.variants}
+    texts = [example["text"] for example in load_corpus(corpus_dir(), ("dev",))][:200]
+    texts.append("ASSUALTED her b/f  Punched\thim\n\n x2 w/o IP's")
+    varied = 0
+    for doc in nlp.pipe(texts):
+        words = Doc(reference.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+        for token, looked_up in zip(doc, lemmatizer(words)):
+            lemma, norm = looked_up.lemma_, norms.get(token.lower_)
+            if token.is_space:
+                expected = lemma
+            elif norm is not None:
+                expected = table.get(norm, norm) if " " not in norm else norm
+                assert token.norm_ == norm
+                varied += 1
+            else:
+                expected = (table.get(token.lower_, token.lower_) if not lemma or lemma == token.text else lemma).lower()
+            assert token.lemma_ == expected, (token.text, token.lemma_, expected)
+    assert varied > 20
+
+
+def test_the_normaliser_forgets_what_it_worked_out_when_its_variants_change(nlp, rules):
+    from classifier.pipeline import build_pipeline
+
+    fresh = build_pipeline(rules)
+    normaliser = fresh.get_pipe("log_normalizer")
+    assert [t.lemma_ for t in fresh("zxqfriend hit her")][0] == "zxqfriend"
+    normaliser.add_variants([("zxqfriend", "boyfriend")])
+    doc = fresh("zxqfriend hit her")
+    assert (doc[0].lemma_, doc[0].norm_) == ("boyfriend", "boyfriend")
+
+
 def test_a_bounded_pattern_is_found_however_many_sentences_it_reaches_across(nlp):
     # A match is searched near its rarest word; a pattern with a long gap must not be cut at the sentence after.
     from spacy.matcher import Matcher

@@ -32,7 +32,7 @@ def make_cue_context(nlp: Language, name: str, *, cues_key: str, triggers_key: s
     return CueContext(nlp, name, cues_key=cues_key, triggers_key=triggers_key)
 
 
-# Categories whose scope is marked on the tokens themselves, for the word n-gram features.
+# Categories whose scope marks the words it covers (doc._.scopes, read as token._.scope), for the word n-grams.
 MARKED_CATEGORIES = ("negated", "hypothetical")
 
 

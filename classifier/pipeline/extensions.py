@@ -3,6 +3,10 @@
 What belongs to one cue is kept on the doc, in lists and dicts beside the cue span group, never on the spans:
 spaCy keys a span's `._` values by its character offsets, so two rules matching the same words would share
 (and overwrite) each other's weight, kind and context.
+
+A token's entry and scope are read from the doc too (`entry_starts`, `scopes`), not stored on every token, which
+cost a tenth of a scan's time. spaCy does not carry a doc's `._` values into `Doc.from_docs` or
+`Span.as_doc`: on such a doc every token reads entry 0 and no scope. Nothing here builds one.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from spacy.tokens import Doc
 from spacy.util import ensure_path
 
 # The forms worked out so far are kept up to this many, then forgotten, so a long scan's memory stays flat.
-_MAX_FORMS = 200_000
+_MAX_FORMS = 50_000
 
 
 @Language.factory(

@@ -104,4 +104,4 @@ class LogSegmenter:
 # What a token's text can do: a space (with or without a line break), a time stamp, a separator, a spaced
 # separator (" / "), a sentence end.
 _SPACE, _LINE_BREAK, _TIME, _SEPARATOR, _SPACED, _SENTENCE_END = 1, 2, 4, 8, 16, 32
-_MAX_KINDS = 200_000
+_MAX_KINDS = 50_000
