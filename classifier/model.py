@@ -50,7 +50,7 @@ from classifier.labels import NONE
 from classifier.pipeline.ruleset import CUE_KINDS
 
 DEFAULT_SETTINGS = {
-    "C": 64.0,
+    "C": 128.0,
     "rules_weight": 1.0,
     "words_weight": 1.0,
     "chars_weight": 1.0,
