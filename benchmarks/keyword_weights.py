@@ -105,10 +105,11 @@ def _in_context(folder: Path, corpus: Path, words) -> tuple[dict, dict]:
         z = np.atleast_2d(linear.decision_function(scorer.model_features(records)))
         return logsumexp(np.delete(z, none, axis=1), axis=1) - z[:, none]
 
+    marked = [marked_words(doc) for doc in docs]
     pull, counts = {}, {}
     for word in words:
         # The log without the word is rebuilt from the doc's own tokens, so the two differ only by the word.
-        holding = [(doc, {i for w, i in marked_words(doc) if w == word}) for doc in docs]
+        holding = [(doc, {i for w, i in doc_words if w == word}) for doc, doc_words in zip(docs, marked)]
         holding = [(doc, drop) for doc, drop in holding if drop]
         counts[word] = len(holding)
         if not holding:

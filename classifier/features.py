@@ -4,8 +4,8 @@ Saved models (`models/<version>/model.joblib`, joblib pickles) name `classifier.
 `classifier.features.RuleEvidenceVectorizer` and `classifier.features.BrokenNgramVectorizer` by module path: this
 module must stay at `classifier/features.py` and these classes keep their names, or every saved model stops
 loading. A pickle holds their attributes (`field`, `normalise_roles`; `use_rule_ids`, `use_rule_probabilities`,
-`use_floor`, `monotone` and the fitted `vectorizer_`; a TfidfVectorizer's own), not their code: a change to those attributes,
-or to the features the code makes from a record, needs a retrain.
+`use_floor`, `monotone` and the fitted `vectorizer_`; a TfidfVectorizer's own), not their code: a change to those
+attributes, or to the features the code makes from a record, needs a retrain.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from classifier.labels import LABELS
+from classifier.labels import LABELS, NONE
 
 
 # Who did what to whom is written as "he ... her", "the suspect ... the victim", "S1 ... V1" or "male subject ...
@@ -106,11 +106,25 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
 
     def cue_keys(self, cue: dict) -> list[str]:
         """The features one cue of an analysis record counts towards."""
-        keys = [f"{cue['label']}|{cue['kind']}|{cue['state']}"]
+        keys = [_label_key(cue["label"], cue["kind"], cue["state"])]
         if self.use_rule_ids:
-            keys.append(f"rule={cue['rule']}|{cue['state']}")
+            keys.append(_rule_key(cue["rule"], cue["state"]))
         keys.extend(f"{cue['label']}|{d}" for d in cue["described"])
         return keys
+
+    def active_offence_features(self, cue_kinds: dict[str, str], kinds) -> tuple[str, ...]:
+        """The features that say an offence cue of one of `kinds` is active (each offence label's count of
+        them, each such rule's; cue_kinds: each cue rule's kind by id), with the rules' probability of each
+        offence label and the floor: what `monotone` holds with the model setting `monotone_rules`."""
+        offences = [label for label in LABELS if label != NONE]
+        names = [_label_key(label, kind, "active") for kind in kinds for label in offences]
+        if self.use_rule_ids:
+            names += [_rule_key(rule, "active") for rule, kind in sorted(cue_kinds.items()) if kind in kinds]
+        if self.use_rule_probabilities:
+            names += [_probability_key(label) for label in offences]
+        if self.use_floor:
+            names += [_FLOOR, *(_floor_key(label) for label in offences)]
+        return tuple(names)
 
     def _features(self, record) -> dict:
         features: dict[str, float] = {}
@@ -120,11 +134,11 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
         features = {k: float(np.log1p(v)) for k, v in features.items()}
         if self.use_rule_probabilities:
             for label in LABELS:
-                features[f"rule_p={label}"] = record["rule_probabilities"][label]
+                features[_probability_key(label)] = record["rule_probabilities"][label]
         if self.use_floor:
             for label in record.get("floor", ()):
-                features[f"floor={label}"] = 1.0
-            features["floor"] = 1.0 if record.get("floor") else 0.0
+                features[_floor_key(label)] = 1.0
+            features[_FLOOR] = 1.0 if record.get("floor") else 0.0
         return features
 
     def fit(self, X, y=None):
@@ -160,6 +174,26 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
         names = self.vectorizer_.get_feature_names_out()
         monotone = tuple(self.monotone)
         return np.concatenate([names, np.asarray(monotone, dtype=object)]) if monotone else names
+
+
+# The names of the rule features, made in one place: the model's bounded columns are named from them too.
+_FLOOR = "floor"
+
+
+def _label_key(label: str, kind: str, state: str) -> str:
+    return f"{label}|{kind}|{state}"
+
+
+def _rule_key(rule: str, state: str) -> str:
+    return f"rule={rule}|{state}"
+
+
+def _probability_key(label: str) -> str:
+    return f"rule_p={label}"
+
+
+def _floor_key(label: str) -> str:
+    return f"floor={label}"
 
 
 class BrokenNgramVectorizer(TfidfVectorizer):

@@ -249,27 +249,24 @@ def build_estimator(settings: dict | None = None, *, offence_words=None, cue_kin
     `offence_words` on); cue_kinds: each cue rule's kind by id (`RuleSet.cue_kinds`), for the setting
     `monotone_rules` [default for both: those of the shipped rules]."""
     s = {**DEFAULT_SETTINGS, **(settings or {})}
-    words = ()
-    if s["offence_words"]:
-        if offence_words is None:
-            from classifier.pipeline.ruleset import load_rules
-
-            offence_words = load_rules().offence_lemmas
-        words = tuple(dict.fromkeys(offence_words))
-    monotone = ()
     unknown = set(s["monotone_rules"]) - set(CUE_KINDS)
     if unknown:
         raise ValueError(f"monotone_rules: {', '.join(sorted(unknown))} is not a cue kind ({', '.join(CUE_KINDS)})")
-    if s["monotone_rules"] and s["use_rules"]:
-        if cue_kinds is None:
-            from classifier.pipeline.ruleset import load_rules
+    monotone_on = bool(s["monotone_rules"]) and s["use_rules"]
+    if (s["offence_words"] and offence_words is None) or (monotone_on and cue_kinds is None):
+        from classifier.pipeline.ruleset import load_rules
 
-            cue_kinds = load_rules().cue_kinds
-        monotone = monotone_rule_features(cue_kinds, s["monotone_rules"],
-                                          probabilities=s["rule_probabilities"], floor=s["use_floor_feature"])
+        shipped = load_rules()
+        offence_words = shipped.offence_lemmas if offence_words is None else offence_words
+        cue_kinds = shipped.cue_kinds if cue_kinds is None else cue_kinds
+    words = tuple(dict.fromkeys(offence_words)) if s["offence_words"] else ()
+    vectorizer = RuleEvidenceVectorizer(use_rule_probabilities=s["rule_probabilities"],
+                                        use_floor=s["use_floor_feature"])
+    if monotone_on:
+        vectorizer.set_params(monotone=vectorizer.active_offence_features(cue_kinds, s["monotone_rules"]))
+    monotone = vectorizer.monotone
+    rules = ("rules", vectorizer)
     token_pattern = r"(?u)\b\w[\w'/&.-]*\b"
-    rules = ("rules", RuleEvidenceVectorizer(use_rule_probabilities=s["rule_probabilities"],
-                                             use_floor=s["use_floor_feature"], monotone=monotone))
     parts = [
             rules,
             ("words", Pipeline([
@@ -307,23 +304,6 @@ def build_estimator(settings: dict | None = None, *, offence_words=None, cue_kin
         ("classify", ConfidenceCalibratedClassifier(classifier, method=s["calibration"], cv=s["cv"],
                                                     random_state=s["seed"])),
     ])
-
-
-def monotone_rule_features(cue_kinds: dict[str, str], kinds, *, probabilities: bool = True,
-                           floor: bool = True) -> tuple[str, ...]:
-    """The names of the rule features (classifier.features.RuleEvidenceVectorizer) that say an offence cue of
-    one of `kinds` is active, with the rules' probability of each offence label and the floor: what may only
-    pull toward an offence with the setting `monotone_rules`."""
-    from classifier.labels import LABELS
-
-    offences = [label for label in LABELS if label != NONE]
-    names = [f"{label}|{kind}|active" for kind in kinds for label in offences]
-    names += [f"rule={rule}|active" for rule, kind in sorted(cue_kinds.items()) if kind in kinds]
-    if probabilities:
-        names += [f"rule_p={label}" for label in offences]
-    if floor:
-        names += ["floor", *(f"floor={label}" for label in offences)]
-    return tuple(names)
 
 
 def build_word_baseline(settings: dict | None = None) -> Pipeline:

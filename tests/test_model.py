@@ -353,7 +353,7 @@ def test_an_active_cue_never_pulls_away_from_an_offence_with_monotone_rules():
     assert min(_pulls(bound, active).values()) >= 0
     assert _pulls(bound, ["rules__rule=knife-threat|negated"])["rules__rule=knife-threat|negated"] < 0
     names = list(bound.named_steps["features"].get_feature_names_out())
-    # The bounded columns close the union, in the order monotone_rule_features gives them.
+    # The bounded columns close the union, in the order RuleEvidenceVectorizer.active_offence_features gives them.
     linear = bound.named_steps["classify"].estimator_
     assert set(active) <= set(names[-linear.n_offence_words:])
     assert "rules__rule=knife-threat|negated" not in names[-linear.n_offence_words:]
@@ -409,14 +409,14 @@ def test_every_offence_word_of_the_rules_pulls_toward_an_offence_in_the_shipped_
 def test_no_active_offence_cue_pulls_away_from_an_offence_in_the_shipped_model(rules):
     """With `monotone_rules`, every rule feature of an active offence cue, the rules' probability of each
     offence and the floor pull toward an offence or not at all (decision 0007)."""
-    from classifier.model import manifest_settings, monotone_rule_features
+    from classifier.model import manifest_settings
     from classifier.model_versions import resolve
 
     estimator, manifest = load_model(resolve(None))
     kinds = manifest_settings(manifest)["monotone_rules"]
     if not kinds:
         pytest.skip(f"the shipped model {manifest['version']} was trained without monotone_rules")
-    names = [f"rules__{name}" for name in monotone_rule_features(rules.cue_kinds, kinds)]
+    names = [f"rules__{name}" for name in RuleEvidenceVectorizer().active_offence_features(rules.cue_kinds, kinds)]
     columns = list(estimator.named_steps["features"].get_feature_names_out())
     assert set(names) <= set(columns)
     pulls = _pulls(estimator, names)

@@ -8,6 +8,8 @@ table's lemma of the text as written), which this component does itself.
 
 from __future__ import annotations
 
+import functools
+
 import srsly
 from spacy.attrs import LEMMA, NORM, ORTH
 from spacy.language import Language
@@ -15,7 +17,7 @@ from spacy.lookups import load_lookups
 from spacy.tokens import Doc
 from spacy.util import ensure_path
 
-# The forms worked out so far are kept up to this many, then forgotten, so a long scan's memory stays flat.
+# How many forms are remembered (the most recently used), so a long scan's memory stays flat.
 _MAX_FORMS = 50_000
 
 
@@ -35,13 +37,13 @@ class LogNormalizer:
         self.lemma_table = lemma_table
         self.norms: dict[str, str] = {}
         self._lemmas = None
-        self._forms: dict[tuple[int, int], tuple[int, int]] = {}
+        self._form = functools.lru_cache(maxsize=_MAX_FORMS)(self._work_out_form)
 
     def add_variants(self, pairs) -> None:
         """pairs: (variant, norm)."""
         for variant, norm in pairs:
             self.norms[variant.lower()] = norm.lower()
-        self._forms.clear()
+        self._form.cache_clear()
 
     def initialize(self, get_examples=None, *, nlp=None):
         self._lemma_lookup()
@@ -59,24 +61,20 @@ class LogNormalizer:
         if not len(doc):
             return doc
         values = doc.to_array([ORTH, LEMMA, NORM])
-        forms = self._forms
-        if len(forms) > _MAX_FORMS:
-            forms.clear()
-        strings = doc.vocab.strings
         out = values[:, 1:].copy()
-        for i, (orth, lemma, norm) in enumerate(values.tolist()):
-            form = forms.get((orth, lemma))
-            if form is None:
-                form = forms[(orth, lemma)] = self._form(strings, strings[orth], strings[lemma] if lemma else "")
+        for i, (orth, lemma, _) in enumerate(values.tolist()):
+            form = self._form(orth, lemma)
             out[i, 0] = form[0]
             if form[1]:
                 out[i, 1] = form[1]
         doc.from_array([LEMMA, NORM], out)
         return doc
 
-    def _form(self, strings, text: str, lemma: str) -> tuple[int, int]:
-        """(lemma, norm) string ids of a token with this text (norm 0: left as it is) and this lemma (from an
-        earlier component, or "")."""
+    def _work_out_form(self, orth: int, lemma_id: int) -> tuple[int, int]:
+        """(lemma, norm) string ids of a token with this text and this lemma from an earlier component (0 if
+        none); norm 0: left as it is."""
+        strings = self.nlp.vocab.strings
+        text, lemma = strings[orth], strings[lemma_id] if lemma_id else ""
         lemmas = self._lemma_lookup()
         if not lemma:
             # spaCy's lookup lemmatizer: the table's lemma of the text as written, or the text.
@@ -98,5 +96,5 @@ class LogNormalizer:
 
     def from_disk(self, path, *, exclude=tuple()):
         self.norms = dict(srsly.read_json(ensure_path(path) / "norms.json"))
-        self._forms.clear()
+        self._form.cache_clear()
         return self

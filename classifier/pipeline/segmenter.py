@@ -9,6 +9,7 @@ sides: "no injuries / b/f pushed her" is two clauses, but "b/f", "s/he" and "pun
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy
@@ -29,21 +30,24 @@ DEFAULT_TIME = r"^(\d{1,2}[:.]\d{2}(:\d{2})?(hrs?)?|\d{4}(hrs?|h)|\[?\d{1,2}/\d{
     assigns=["token.is_sent_start", "doc.sents", "doc._.entry_starts", "token._.entry"],
 )
 def make_log_segmenter(nlp: Language, name: str, *, separators: list[str], sentence_ends: list[str], time_pattern: str):
-    return LogSegmenter(name, separators=separators, sentence_ends=sentence_ends, time_pattern=time_pattern)
+    return LogSegmenter(nlp, name, separators=separators, sentence_ends=sentence_ends, time_pattern=time_pattern)
 
 
 class LogSegmenter:
-    def __init__(self, name: str, *, separators: list[str], sentence_ends: list[str], time_pattern: str):
+    def __init__(self, nlp: Language, name: str, *, separators: list[str], sentence_ends: list[str],
+                 time_pattern: str):
         self.name = name
+        self.strings = nlp.vocab.strings
         # A separator with a space on each side (" / ") counts only as a token with whitespace on each side.
         self.separators = {s for s in separators if s == s.strip()}
         self.spaced = {s.strip() for s in separators if s != s.strip() and s.strip()}
         self.sentence_ends = set(sentence_ends)
         self.time = re.compile(time_pattern, re.IGNORECASE)
-        self._kinds: dict[int, int] = {}
+        self._kind = functools.lru_cache(maxsize=_MAX_KINDS)(self._work_out_kind)
 
-    def _kind(self, text: str) -> int:
-        """What a token of this text can do to the segmentation (the _SPACE... bits)."""
+    def _work_out_kind(self, orth: int) -> int:
+        """What a token of this text (its string id) can do to the segmentation (the _SPACE... bits)."""
+        text = self.strings[orth]
         if text.isspace():
             return _SPACE | (_LINE_BREAK if "\n" in text else 0)
         kind = _TIME if self.time.match(text) else 0
@@ -62,17 +66,11 @@ class LogSegmenter:
         # incident of thousands of entries take minutes. The tokens are read as arrays, and what each text
         # can do is worked out once: a loop over Token objects was a tenth of a scan's time (#17).
         sent_starts = numpy.full((n, 1), -1, dtype="int32")
-        kinds = self._kinds
-        if len(kinds) > _MAX_KINDS:
-            kinds.clear()
-        strings = doc.vocab.strings
         values = doc.to_array([ORTH, SPACY]).tolist() if n else []
         new_sentence = True
         new_entry = False
         for i, (orth, spaced) in enumerate(values):
-            kind = kinds.get(orth)
-            if kind is None:
-                kind = kinds[orth] = self._kind(strings[orth])
+            kind = self._kind(orth)
             if kind & _SPACE:
                 if i == 0 and new_sentence:
                     sent_starts[0, 0] = 1
