@@ -182,6 +182,32 @@ def test_evaluate_prints_writes_json_and_draws(small_model, small_corpus, tmp_pa
         assert sum(g["n"] for g in shift["groups"]) == shift["pooled"]["n"] == len(corpus)
         assert set(shift["pooled"]["methods"]) == {"model", "rules", "keyword"}
         assert f"worst held-out {by}: F1 " in result.output
+        # The small corpus holds no test logs, so there is no table of them.
+        assert "unread" not in shift["pooled"] and "test logs only" not in result.output
+
+
+def test_held_out_groups_are_also_scored_on_their_unread_logs_alone(small_corpus, scorer):
+    """A held-out group's train and dev logs may have been read to write rules; the logs nobody read (here the
+    dev split stands in for the test split) are reported on their own, by the same held-out models."""
+    from classifier.evaluation.held_out import format_held_out, held_out_report
+    from classifier.training.train import analyse_texts
+
+    corpus = list(load_corpus(small_corpus))
+    analysed = analyse_texts(scorer, [r["text"] for r in corpus])
+    unread = [split_of(r["incident_id"]) == "dev" for r in corpus]
+    report = held_out_report(corpus, analysed, by="style", trainable=[not u for u in unread], rule_scorer=scorer,
+                             unread=unread)
+    read = [r for r, u in zip(corpus, unread) if u]
+    for group in report["groups"]:
+        members = [r for r in read if r["style"] == group["group"]]
+        if not members:
+            assert "unread" not in group
+            continue
+        part = group["unread"]
+        assert part["n"] == len(members) and part["offences"] == sum(r["label"] != "none" for r in members)
+        assert part["n"] < group["n"]
+    assert report["pooled"]["unread"]["n"] == len(read)
+    assert "the same models on each style's test logs only" in format_held_out(report)
 
 
 def test_threshold_choice_by_meaning():

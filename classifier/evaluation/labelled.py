@@ -159,11 +159,13 @@ class LabelledEvaluation:
                         baseline=self.baseline)
 
     def held_out(self, by: str, progress=None) -> dict:
+        from classifier.corpus import split_of
         from classifier.evaluation.held_out import held_out_report
         from classifier.model import manifest_settings
 
         return held_out_report(self.corpus, self.analysed, by=by, settings=manifest_settings(self.scorer.manifest),
-                               trainable=self.trainable, rule_scorer=self.scorer.rule_scorer, progress=progress)
+                               trainable=self.trainable, rule_scorer=self.scorer.rule_scorer, progress=progress,
+                               unread=[split_of(r["incident_id"]) == "test" for r in self.corpus])
 
 
 def format_report(report: dict) -> str:

@@ -202,17 +202,19 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
         everything = list(load_corpus(corpus))
         analysed = analyse_texts(current.rule_scorer, (r["text"] for r in everything))
         trainable = [split_of(r["incident_id"]) == "train" for r in everything]
+        unread = [split_of(r["incident_id"]) == "test" for r in everything]
         reviews_x = [record for record, h in zip(records, held) if not h]
         for by in held_out:
             say(f"leave-one-{by}-out: the current model's settings, then the candidate's with the reviews")
             shift[by] = {
                 "current": held_out_report(everything, analysed, by=by, settings=manifest_settings(parent),
-                                           trainable=trainable, rule_scorer=current.rule_scorer, progress=say),
+                                           trainable=trainable, rule_scorer=current.rule_scorer, progress=say,
+                                           unread=unread),
                 "candidate": held_out_report(everything, analysed, by=by,
                                              settings=read_manifest(candidate.folder)["settings"],
                                              trainable=trainable, extra=(reviews_x, [l for _, l in train_part]),
                                              extra_weight=REVIEW_WEIGHT, rule_scorer=current.rule_scorer,
-                                             progress=say)}
+                                             progress=say, unread=unread)}
     failures = gate_failures(results)
     if check["suspicious"]:
         failures.insert(0, CONTRADICTED)
