@@ -56,7 +56,7 @@ DEFAULT_SETTINGS = {
     "chars_weight": 1.0,
     "word_ngrams": [1, 2],
     "char_ngrams": [2, 5],
-    "min_df": 12,
+    "min_df": 16,
     "words_field": "marked",
     "normalise_roles": True,
     "use_floor_feature": True,
