@@ -125,13 +125,14 @@ def figures(gold, flagged, confidence) -> dict:
 
 def held_out_report(records: list[dict], analysed: list[dict], *, by: str, settings: dict | None = None,
                     trainable=None, folds: int | None = None, extra=None, extra_weight: float = 1.0,
-                    rule_scorer=None, progress=None, unread=None) -> dict:
+                    rule_scorer=None, progress=None, unread=None, unread_name: str = "unread logs") -> dict:
     """Per held-out group (and pooled): the model's, the rules' and the keyword search's figures.
 
     rule_scorer: the pipeline that analysed the records; needed when the settings train on rewrites, and its rules'
     offence words are the model's (else the shipped rules').
-    unread: a mask of the records never read to write rules or choose settings; each group (and the pooled row)
-    then also carries `unread`, its figures on those records alone.
+    unread: a mask of the records never read to write rules or choose settings; each group that has any (and the
+    pooled row) then also carries `unread` ({"n", "offences", "methods"}, as the group), its figures on those
+    records alone, and the report names them `unread_of` (unread_name, e.g. "test logs").
     """
     kinds = {**DEFAULT_SETTINGS, **(settings or {})}["augment"]
     variants_of = None
@@ -174,7 +175,10 @@ def held_out_report(records: list[dict], analysed: list[dict], *, by: str, setti
     pooled = part(np.ones(len(gold), bool))
     if unread_mask is not None and unread_mask.any():
         pooled["unread"] = part(unread_mask)
-    return {"by": by, "models_trained": scores.models, "groups": rows, "pooled": pooled, "worst": worst}
+    report = {"by": by, "models_trained": scores.models, "groups": rows, "pooled": pooled, "worst": worst}
+    if unread_mask is not None and unread_mask.any():
+        report["unread_of"] = unread_name
+    return report
 
 
 def format_held_out(report: dict) -> str:
@@ -195,11 +199,15 @@ def format_held_out(report: dict) -> str:
     lines.append(f"worst held-out {by}: F1 {worst['f1']} ({by_group[worst['f1']]['f1']:.3f}), recall "
                  f"{worst['recall']} ({by_group[worst['recall']]['recall']:.3f}), ECE {worst['ece']} "
                  f"({by_group[worst['ece']]['ece']:.3f})")
-    unread = [(r["group"], r["unread"]) for r in report["groups"] if "unread" in r]
-    if unread:
-        lines += ["", f"the same models on each {by}'s test logs only (never read to write the rules or choose "
-                      "settings; few logs, so wide margins)"]
-        lines += [line(name, row) for name, row in unread]
+    if "unread_of" in report:
+        name = report["unread_of"]
+        lines += ["", f"the same models on each {by}'s {name} only, never read to write the rules or choose settings "
+                      f"(* fewer than {MIN_OFFENCES_FOR_WORST} offences: mostly noise)"]
+        lines += [line(r["group"] + (" *" if r["unread"]["offences"] < MIN_OFFENCES_FOR_WORST else ""), r["unread"])
+                  for r in report["groups"] if "unread" in r]
         if "unread" in report["pooled"]:
             lines.append(line("pooled", report["pooled"]["unread"]))
+        missing = [r["group"] for r in report["groups"] if "unread" not in r]
+        if missing:
+            lines.append(f"no {name}: " + ", ".join(missing))
     return "\n".join(lines)

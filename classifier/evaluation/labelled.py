@@ -165,7 +165,8 @@ class LabelledEvaluation:
 
         return held_out_report(self.corpus, self.analysed, by=by, settings=manifest_settings(self.scorer.manifest),
                                trainable=self.trainable, rule_scorer=self.scorer.rule_scorer, progress=progress,
-                               unread=[split_of(r["incident_id"]) == "test" for r in self.corpus])
+                               unread=[split_of(r["incident_id"]) == "test" for r in self.corpus],
+                               unread_name="test logs")
 
 
 def format_report(report: dict) -> str:

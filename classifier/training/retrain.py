@@ -209,12 +209,12 @@ def retrain(reviews: Path, store, corpus: Path, rules: RuleSet, *, models_root: 
             shift[by] = {
                 "current": held_out_report(everything, analysed, by=by, settings=manifest_settings(parent),
                                            trainable=trainable, rule_scorer=current.rule_scorer, progress=say,
-                                           unread=unread),
+                                           unread=unread, unread_name="test logs"),
                 "candidate": held_out_report(everything, analysed, by=by,
                                              settings=read_manifest(candidate.folder)["settings"],
                                              trainable=trainable, extra=(reviews_x, [l for _, l in train_part]),
                                              extra_weight=REVIEW_WEIGHT, rule_scorer=current.rule_scorer,
-                                             progress=say, unread=unread)}
+                                             progress=say, unread=unread, unread_name="test logs")}
     failures = gate_failures(results)
     if check["suspicious"]:
         failures.insert(0, CONTRADICTED)
