@@ -153,20 +153,9 @@ class RuleEvidenceVectorizer(BaseEstimator, TransformerMixin):
         if not monotone:
             return self.vectorizer_.transform(self._features(r) for r in X)
         rows = [self._features(r) for r in X]
-        # DictVectorizer leaves out what it was not fitted on: the monotone features.
+        # The fitted vectorizer leaves out the monotone features; these come last, in `monotone`'s order.
         free = self.vectorizer_.transform(rows)
-        column = {name: j for j, name in enumerate(monotone)}
-        data, indices, indptr = [], [], [0]
-        for row in rows:
-            for name, value in row.items():
-                j = column.get(name)
-                if j is not None and value:
-                    data.append(value)
-                    indices.append(j)
-            indptr.append(len(indices))
-        fixed = sp.csr_matrix((np.asarray(data, dtype=float), np.asarray(indices, dtype=np.int32), indptr),
-                              shape=(len(rows), len(monotone)))
-        fixed.sort_indices()
+        fixed = DictVectorizer(sort=False).fit([dict.fromkeys(monotone, 1.0)]).transform(rows)
         return sp.hstack([free, fixed], format="csr", dtype=float)
 
     def get_feature_names_out(self, input_features=None):

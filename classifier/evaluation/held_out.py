@@ -161,22 +161,21 @@ def held_out_report(records: list[dict], analysed: list[dict], *, by: str, setti
     def part(mask) -> dict:
         return {"n": int(mask.sum()), "offences": int(gold[mask].sum()), "methods": row(mask)}
 
-    unread_mask = None if unread is None else np.asarray(unread, dtype=bool)
+    unread_mask = np.zeros(len(gold), bool) if unread is None else np.asarray(unread, dtype=bool)
     rows = []
     for g in sorted(set(groups.tolist())):
         entry = {"group": g, **part(groups == g)}
-        if unread_mask is not None and (unread_mask & (groups == g)).any():
+        if (unread_mask & (groups == g)).any():
             entry["unread"] = part(unread_mask & (groups == g))
         rows.append(entry)
     named = [r for r in rows if r["offences"] >= MIN_OFFENCES_FOR_WORST] or rows
     worst = {"f1": min(named, key=lambda r: r["methods"]["model"]["f1"])["group"],
              "recall": min(named, key=lambda r: r["methods"]["model"]["recall"])["group"],
              "ece": max(named, key=lambda r: r["methods"]["model"]["ece"])["group"]}
-    pooled = part(np.ones(len(gold), bool))
-    if unread_mask is not None and unread_mask.any():
-        pooled["unread"] = part(unread_mask)
-    report = {"by": by, "models_trained": scores.models, "groups": rows, "pooled": pooled, "worst": worst}
-    if unread_mask is not None and unread_mask.any():
+    report = {"by": by, "models_trained": scores.models, "groups": rows, "pooled": part(np.ones(len(gold), bool)),
+              "worst": worst}
+    if unread_mask.any():
+        report["pooled"]["unread"] = part(unread_mask)
         report["unread_of"] = unread_name
     return report
 
