@@ -20,12 +20,24 @@ def _row(**probabilities) -> list[float]:
 
 def test_the_floor_raises_a_disclosure_the_model_doubts_to_at_least_the_threshold():
     model = np.array([_row(violence_without_injury=0.05), _row(violence_without_injury=0.05)])
-    rules = np.array([_row(violence_without_injury=0.8), _row(violence_without_injury=0.8)])
+    rules = np.array([_row(violence_without_injury=0.8), _row(violence_without_injury=0.4)])
     final, decided = apply_floor(model, rules, [["violence_without_injury"], []], threshold=0.3, confidence=0.2)
     assert decided == ["rules", "none"]
     assert 1 - final[0, LABELS.index(NONE)] == pytest.approx(0.3)
     assert LABELS[int(np.argmax(final[0, :-1]))] == "violence_without_injury"
-    # No floor cue: the model's probabilities stand.
+    # No floor cue and the rules alone would not flag it: the model's probabilities stand.
+    assert final[1] == pytest.approx(model[1])
+
+
+def test_what_the_rules_alone_flag_is_held_without_a_floor_cue():
+    """Lighter cues that add up to the rules' own flag (0.5) are flagged too; just below it, the model decides."""
+    model = np.array([_row(violence_without_injury=0.05), _row(violence_without_injury=0.05)])
+    rules = np.array([_row(violence_without_injury=0.3, violence_with_injury=0.2),
+                      _row(violence_without_injury=0.3, violence_with_injury=0.19)])
+    final, decided = apply_floor(model, rules, [[], []], threshold=0.3, confidence=0.2)
+    assert decided == ["rules", "none"]
+    assert 1 - final[0, LABELS.index(NONE)] == pytest.approx(0.3)
+    assert LABELS[int(np.argmax(final[0, :-1]))] == "violence_without_injury"
     assert final[1] == pytest.approx(model[1])
 
 
@@ -69,6 +81,21 @@ def test_every_positive_example_of_a_floor_rule_is_flagged_by_the_full_model(shi
               if s["label"] == NONE or s["decided_by"] not in ("rules", "both")]
     assert missed == []
     assert all(s["confidence"] >= shipped.threshold for s in scores)
+
+
+def test_the_full_model_flags_every_rule_example_that_the_rules_alone_flag(shipped, rules):
+    """Its flags are the rules' flags and more: on every example of every offence rule, positive or negative."""
+    offence_rules = [r for r in rules.cues if r.kind == "offence"]
+    texts = [text for rule in offence_rules
+             for text in _example_texts(rule) + [e["text"] if isinstance(e, dict) else e for e in rule.examples.negative]]
+    docs = list(shipped.rule_scorer.docs(texts))
+    by_rules = shipped.rule_scorer.score_docs(docs)
+    by_model = shipped.score_docs(docs)
+    rules_flagged = [k for k, s in enumerate(by_rules) if s["label"] != NONE]
+    # Lighter cues are among them, not only floor cues (else this says no more than the floor test).
+    assert any(not any(e["floor"] for e in by_rules[k]["evidence"]) for k in rules_flagged)
+    missed = [(texts[k], by_model[k]["confidence"]) for k in rules_flagged if by_model[k]["label"] == NONE]
+    assert missed == []
 
 
 def test_who_writes_it_does_not_change_the_score(shipped):

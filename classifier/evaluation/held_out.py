@@ -24,7 +24,7 @@ from sklearn.model_selection import GroupKFold
 from classifier.corpus import style_of, writer_of
 from classifier.evaluation.labelled import label_columns
 from classifier.evaluation.metrics import KeywordSearch, binary_report, expected_calibration_error, offence_decisions
-from classifier.scoring.floor import apply_floor, rule_proba
+from classifier.scoring.floor import apply_floor, held_by_rules, rule_proba
 from classifier.labels import LABELS, NONE, offence_confidence
 from classifier.model import DEFAULT_SETTINGS, build_estimator
 from classifier.scoring.scorers import RULES_ONLY_THRESHOLD
@@ -103,7 +103,7 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         estimator = build_estimator(settings, offence_words=offence_words, cue_kinds=cue_kinds).fit(x_fit, y_fit, **params)
         # Thresholds from the corpus rows only, as `train` chooses them (not from `extra`, e.g. reviews).
         chosen = choose_thresholds(estimator.named_steps["classify"].oof_confidence_[:len(idx)],
-                                   [x["floor"] for x in x_train[:len(idx)]], y_train[:len(idx)])
+                                   held_by_rules(x_train[:len(idx)]), y_train[:len(idx)])
         test_idx = np.flatnonzero(test_mask)
         x_test = [analysed[i] for i in test_idx]
         model = label_columns(estimator.classes_, estimator.predict_proba(x_test))

@@ -10,14 +10,14 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from spacy.tokens import Doc
 
-from classifier.scoring.floor import apply_floor, rule_proba
+from classifier.scoring.floor import RULES_FLAG, apply_floor, rule_proba
 from classifier.io.readers import Incident
 from classifier.labels import LABELS, NONE, OFFENCE_LABELS, SEVERITY
 from classifier.pipeline import build_pipeline
 from classifier.pipeline.ruleset import RuleSet, is_excluded
 
 # With the rules alone an incident is an offence at this confidence, and `likely` from RULES_ONLY_LIKELY.
-RULES_ONLY_THRESHOLD = 0.5
+RULES_ONLY_THRESHOLD = RULES_FLAG
 RULES_ONLY_LIKELY = 0.9
 
 

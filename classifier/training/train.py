@@ -14,7 +14,7 @@ from classifier.training.augment import variants
 from classifier.corpus import RULE_BLIND, load_corpus, load_rule_blind, style_of, writer_of
 from classifier.evaluation.labelled import label_columns
 from classifier.evaluation.metrics import binary_report, expected_calibration_error, offence_decisions
-from classifier.scoring.floor import apply_floor, flag_recall, floor_confidence, rule_proba
+from classifier.scoring.floor import apply_floor, flag_recall, floor_confidence, held_by_rules, rule_proba
 from classifier.labels import LABELS, NONE, offence_confidence
 from classifier.model import DEFAULT_SETTINGS, build_estimator
 from classifier.pipeline.ruleset import RuleSet
@@ -46,18 +46,19 @@ def floor_threshold(model_any, has_floor, positive, target: float) -> float:
     return float(model_any.min()) if len(model_any) else 0.0
 
 
-def choose_thresholds(model_any, floors, gold, *, target_recall: float = TARGET_RECALL,
+def choose_thresholds(model_any, held, gold, *, target_recall: float = TARGET_RECALL,
                       likely_precision: float = LIKELY_PRECISION) -> dict:
     """The flag threshold, the floor's confidence and the `likely` threshold, from scores of logs the model
     did not fit (out-of-fold, or a dev split): `model_any` is each log's model confidence before the floor,
-    `floors` its floor labels, `gold` its label. Also the precision-recall curve of the final confidence.
+    `held` whether the rules hold it (classifier.scoring.floor.rules_hold), `gold` its label. Also the
+    precision-recall curve of the final confidence.
     """
     model_any = np.asarray(model_any, dtype=float)
-    has_floor = np.array([bool(f) for f in floors], dtype=bool)
+    has_floor = np.asarray(held, dtype=bool)
     positive = np.asarray(gold) != NONE
     review = round_down(floor_threshold(model_any, has_floor, positive, target_recall))
-    floor_conf = round_down(floor_confidence(floors, gold, model_any, review))
-    # The final confidence as apply_floor gives it: a floor log is raised to the threshold and the floor's own.
+    floor_conf = round_down(floor_confidence(has_floor, gold, model_any, review))
+    # The final confidence as apply_floor gives it: a held log is raised to the threshold and the floor's own.
     final = np.where(has_floor, np.maximum(model_any, max(review, floor_conf)), model_any)
     points = pr_points(final, positive)
     likely = max(round_down(threshold_above(points, review, likely_precision)), round(review + 10**-6, 6))
@@ -80,7 +81,8 @@ def likely_on_rule_blind(model_proba, rule_proba, floors, gold, *, review: float
     likely = max(round_down(lowest_threshold_above(pr_points(confidence, positive), review, likely_precision)),
                  round(review + 10**-6, 6))
     in_band = confidence >= likely
-    flagged = confidence >= review
+    # As classify labels: a floor log raised to the threshold can read a hair under it (1 - (1 - t)).
+    flagged = np.asarray(offence_decisions(final, LABELS, review)) != NONE
     return likely, {
         "n": len(positive),
         "offences": int(positive.sum()),
@@ -183,7 +185,7 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     # Thresholds from the corpus's own logs: reviewed incidents are mostly ones an earlier model flagged.
     oof = estimator.named_steps["classify"].oof_confidence_[:len(train)]
     model_dev_any = offence_confidence(model_dev)
-    chosen = choose_thresholds(np.concatenate([oof, model_dev_any]), [x["floor"] for x in x_train[:len(train)] + x_dev],
+    chosen = choose_thresholds(np.concatenate([oof, model_dev_any]), held_by_rules(x_train[:len(train)] + x_dev),
                                list(y_train[:len(train)]) + list(y_dev))
     review, likely, floor_conf = chosen["review"], chosen["likely"], chosen["floor_confidence"]
     blind = list(load_rule_blind(corpus))
