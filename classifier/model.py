@@ -64,7 +64,7 @@ DEFAULT_SETTINGS = {
     "offence_words": True,
     # The rule features that say an offence cue is active (its rule, its label, the rules' probability of an
     # offence, the floor) only pull toward an offence, for cues of these kinds (rules/offences.jsonl `kind`).
-    "monotone_rules": ["offence"],
+    "monotone_rules": ["offence", "injury"],
     # Label-preserving rewrites trained on beside each train log (classifier.training.augment.KINDS).
     "augment": [],
     # "balanced": every style of the corpus counts the same in training (classifier.training.train.style_weights).
