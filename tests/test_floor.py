@@ -116,3 +116,15 @@ def test_labels_follow_the_threshold_and_the_likely_band_sits_above_it(shipped):
         assert (score["label"] == NONE) == (score["confidence"] < marks["review"])
         assert score["decided_by"] in ("rules", "model", "both", "none")
         assert (score["decided_by"] == "none") == (score["label"] == NONE)
+
+
+def test_explain_says_when_the_rules_alone_hold_a_log_without_a_floor_cue(shipped):
+    from classifier.scoring.explain import explain_text
+
+    text = "Officers responded to a report of a man waving a machete around in the car park"
+    doc = next(iter(shipped.rule_scorer.docs([text])))
+    assert not doc._.floor
+    out = explain_text(shipped, text)
+    floor_section = out.split("FLOOR\n", 1)[1].split("VERDICT", 1)[0]
+    assert "the rules alone flag it" in floor_section
+    assert "decided by rules" in out.split("with the floor", 1)[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from classifier.scoring.analysis import analyse
+from classifier.scoring.floor import RULES_FLAG
 from classifier.scoring.model_terms import describe, is_model_item
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
@@ -40,12 +41,16 @@ def explain_text(scorer, text: str) -> str:
             out.append(f"      {t['category']} by {t['rule']}: {t['text']!r}")
     if not doc._.evidence:
         out.append("  (none)")
+    rules_verdict = rule_scorer.score_docs([doc])[0]
     out.append("FLOOR")
     if doc._.floor:
         out.append("  " + ", ".join(doc._.floor) + ": a cue of weight >= 0.8 that nothing excludes; always flagged")
+    elif rules_verdict["confidence"] >= RULES_FLAG:
+        out.append(f"  no cue of weight >= 0.8, but the rules alone flag it ({rules_verdict['confidence']:.3f} >= "
+                   f"{RULES_FLAG}): flagged at least at the model's threshold")
     else:
         out.append("  (none)")
-    verdicts = [("rules", rule_scorer.score_docs([doc])[0], rule_scorer.threshold)]
+    verdicts = [("rules", rules_verdict, rule_scorer.threshold)]
     if scorer is not rule_scorer:
         own = dict(zip(LABELS, map(float, scorer.model_proba([analyse(doc)])[0])))
         verdicts.append((f"model {scorer.model_name} alone", {"label": "-", "confidence": 1.0 - own["none"],
