@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifier.scoring.floor import apply_floor, floor_confidence
+from classifier.scoring.floor import apply_floor, floor_confidence, held_by_rules
 from classifier.labels import LABELS, NONE
 from classifier.scoring.scorers import ModelScorer
 
@@ -85,15 +85,18 @@ def test_every_positive_example_of_a_floor_rule_is_flagged_by_the_full_model(shi
 
 def test_the_full_model_flags_every_rule_example_that_the_rules_alone_flag(shipped, rules):
     """Its flags are the rules' flags and more: on every example of every offence rule, positive or negative."""
-    offence_rules = [r for r in rules.cues if r.kind == "offence"]
+    offence_rules = [r for r in rules.cues if r.kind in ("offence", "injury")]
     texts = [text for rule in offence_rules
              for text in _example_texts(rule) + [e["text"] if isinstance(e, dict) else e for e in rule.examples.negative]]
     docs = list(shipped.rule_scorer.docs(texts))
     by_rules = shipped.rule_scorer.score_docs(docs)
     by_model = shipped.score_docs(docs)
     rules_flagged = [k for k, s in enumerate(by_rules) if s["label"] != NONE]
-    # Lighter cues are among them, not only floor cues (else this says no more than the floor test).
+    # Lighter cues are among them, not only floor cues, and the rules alone decide some of them (else this says
+    # no more than the floor test).
     assert any(not any(e["floor"] for e in by_rules[k]["evidence"]) for k in rules_flagged)
+    assert any(by_model[k]["decided_by"] == "rules" and not any(e["floor"] for e in by_rules[k]["evidence"])
+               for k in rules_flagged)
     missed = [(texts[k], by_model[k]["confidence"]) for k in rules_flagged if by_model[k]["label"] == NONE]
     assert missed == []
 
@@ -128,3 +131,16 @@ def test_explain_says_when_the_rules_alone_hold_a_log_without_a_floor_cue(shippe
     floor_section = out.split("FLOOR\n", 1)[1].split("VERDICT", 1)[0]
     assert "the rules alone flag it" in floor_section
     assert "decided by rules" in out.split("with the floor", 1)[1]
+
+
+def test_what_the_rules_hold_counts_a_light_cue_that_the_rules_alone_flag():
+    """Thresholds and the floor's confidence are chosen over this set: a floor label, or the rules' own flag."""
+    def record(floor, vwi):
+        probabilities = dict(zip(LABELS, _row(violence_without_injury=vwi)))
+        return {"floor": floor, "rule_probabilities": probabilities}
+
+    records = [record([], 0.6), record([], 0.3), record(["rape"], 0.0), record([], 0.5)]
+    assert held_by_rules(records).tolist() == [True, False, True, True]
+    # The floor's confidence over them: the held logs the model doubts (all here), 2 offences of 3, plus the prior.
+    assert floor_confidence(held_by_rules(records), ["violence_without_injury", "none", "rape", "none"]) == \
+        pytest.approx(3 / 5)

@@ -45,7 +45,7 @@ def explain_text(scorer, text: str) -> str:
     out.append("FLOOR")
     if doc._.floor:
         out.append("  " + ", ".join(doc._.floor) + ": a cue of weight >= 0.8 that nothing excludes; always flagged")
-    elif rules_verdict["confidence"] >= RULES_FLAG:
+    elif rules_verdict["confidence"] >= RULES_FLAG and scorer is not rule_scorer:
         out.append(f"  no cue of weight >= 0.8, but the rules alone flag it ({rules_verdict['confidence']:.3f} >= "
                    f"{RULES_FLAG}): flagged at least at the model's threshold")
     else:

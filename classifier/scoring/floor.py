@@ -7,18 +7,19 @@ the rules alone flag (their offence probability at least RULES_FLAG, as `classif
 cues, such as an attempted bite or a handgun waved about, add up there. The corpus, written to be hard, holds
 them mostly in `none` logs and the model learnt to doubt them; in real records, where an offence word is rare
 outside an offence, the rules alone flagged them rightly and the model did not. The full model's flags are
-therefore always the rules' flags and more. The model may raise the confidence, choose the band, order the
-queue and flag incidents that no rule caught.
+therefore always the rules' flags and more, at the model's own threshold (`scan --threshold` above it keeps
+only floor cues). The model may raise the confidence, choose the band, order the queue and flag incidents that
+no rule caught.
 
 For an incident the rules hold, the confidence is the highest of the model's, the threshold (so the label is
 an offence and the incident is flagged) and the floor's own confidence: the share of training logs that
-disclosed an offence among those the floor held and the model, out of fold, would not have flagged (recorded
+disclosed an offence among those the rules held and the model, out of fold, would not have flagged (recorded
 in the model's manifest). Where rules and model disagree the confidence says so, and a reviewer sees it in
 the `review` band. When the model would not have flagged it, the offence labels share the mass as the rules
 say, since the model's shares then speak for `none`.
 
-`decided_by` says what raised the incident to its label: `rules` (the floor alone), `model` (no floor cue),
-`both`, or `none` (not an offence at this threshold).
+`decided_by` says what raised the incident to its label: `rules` (the rules held it and the model would not
+have flagged it), `model` (the rules do not hold it), `both`, or `none` (not an offence at this threshold).
 """
 
 from __future__ import annotations
@@ -39,14 +40,15 @@ def rules_hold(floors: Sequence[Sequence[str]], rule_proba: np.ndarray) -> np.nd
     """Which incidents the rules hold: a floor cue, or the rules alone would flag them (offence probability at
     least RULES_FLAG). rule_proba: (n, 6) in LABELS order."""
     rule_any = offence_confidence(np.asarray(rule_proba, dtype=float).reshape(len(floors), len(LABELS)))
-    return np.array([bool(f) for f in floors], dtype=bool) | (rule_any >= RULES_FLAG)
+    # Six places, as `--rules-only` compares a written score with its threshold.
+    return np.array([bool(f) for f in floors], dtype=bool) | (np.round(rule_any, 6) >= RULES_FLAG)
 
 
 def floor_confidence(held: Sequence, gold: Sequence[str], model_any=None, threshold: float = 1.0) -> float:
     """The share of logs that disclose an offence among those the rules hold and the model would not flag.
 
     `held`: whether the rules hold each log (`rules_hold`; a list of floor labels counts where it is not empty).
-    `model_any`: each log's out-of-fold model confidence (None: every floor log counts). The share is taken
+    `model_any`: each log's out-of-fold model confidence (None: every held log counts). The share is taken
     with one log of each kind added (a uniform prior), so a handful of logs cannot make it 0 or 1.
     """
     doubted = [True] * len(gold) if model_any is None else [m < threshold for m in model_any]

@@ -22,7 +22,7 @@ from classifier.scoring.scorers import RuleScorer
 from classifier.training.thresholds import (lowest_threshold_above, pr_points, precision_at_recall, recall_at_precision,
                                            round_down, thin_curve, threshold_above)
 
-# The default threshold is the confidence that reaches recall 0.98, counting the rule floor's flags, over the
+# The default threshold is the confidence that reaches recall 0.98, counting what the rules hold (decision 0008), over the
 # train split's out-of-fold scores (from folds that leave whole writers out) and the dev split together: the aim
 # is 0.97 on unseen logs. Dev alone is a few hundred logs (at 0.97 and about 240 offences, one standard error
 # of recall is about 0.011) and the threshold it gave moved with a handful of them; out-of-fold scores come from
