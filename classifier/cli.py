@@ -266,8 +266,8 @@ def classify_command(incidents, output, encoding, rules_path, rejects_path, mode
 @click.option("-o", "--output", required=True, help="Flags file (.jsonl or .csv), or - for standard output.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Flag incidents whose confidence is at or above this [default: the confidence that reached "
-                   "recall 0.98 on the model's out-of-fold train and dev scores, with the flags of what the rules hold; 0.5 with "
-                   "--rules-only].")
+                   "recall 0.98 on the model's out-of-fold train and dev scores, with the flags of what the rules "
+                   "hold; 0.5 with --rules-only].")
 @click.option("--target-recall", type=click.FloatRange(0.0, 1.0), default=None,
               help="Use the threshold that reached this recall on the model's held-out scores (e.g. 0.95).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,

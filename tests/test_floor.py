@@ -87,7 +87,8 @@ def test_the_full_model_flags_every_rule_example_that_the_rules_alone_flag(shipp
     """Its flags are the rules' flags and more: on every example of every offence rule, positive or negative."""
     offence_rules = [r for r in rules.cues if r.kind in ("offence", "injury")]
     texts = [text for rule in offence_rules
-             for text in _example_texts(rule) + [e["text"] if isinstance(e, dict) else e for e in rule.examples.negative]]
+             for text in _example_texts(rule) + [e["text"] if isinstance(e, dict) else e
+                                                 for e in rule.examples.negative]]
     docs = list(shipped.rule_scorer.docs(texts))
     by_rules = shipped.rule_scorer.score_docs(docs)
     by_model = shipped.score_docs(docs)

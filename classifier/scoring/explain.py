@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from classifier.scoring.analysis import analyse
-from classifier.scoring.floor import RULES_FLAG
+from classifier.scoring.floor import RULES_FLAG, held_by_rules
 from classifier.scoring.model_terms import describe, is_model_item
 from classifier.labels import LABELS
 from classifier.pipeline.extensions import ENTRIES_KEY, TRIGGERS_KEY
@@ -45,7 +45,7 @@ def explain_text(scorer, text: str) -> str:
     out.append("FLOOR")
     if doc._.floor:
         out.append("  " + ", ".join(doc._.floor) + ": a cue of weight >= 0.8 that nothing excludes; always flagged")
-    elif rules_verdict["confidence"] >= RULES_FLAG and scorer is not rule_scorer:
+    elif scorer is not rule_scorer and held_by_rules([analyse(doc)])[0]:
         out.append(f"  no cue of weight >= 0.8, but the rules alone flag it ({rules_verdict['confidence']:.3f} >= "
                    f"{RULES_FLAG}): flagged at least at the model's threshold")
     else:

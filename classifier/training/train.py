@@ -22,9 +22,9 @@ from classifier.scoring.scorers import RuleScorer
 from classifier.training.thresholds import (lowest_threshold_above, pr_points, precision_at_recall, recall_at_precision,
                                            round_down, thin_curve, threshold_above)
 
-# The default threshold is the confidence that reaches recall 0.98, counting what the rules hold (decision 0008), over the
-# train split's out-of-fold scores (from folds that leave whole writers out) and the dev split together: the aim
-# is 0.97 on unseen logs. Dev alone is a few hundred logs (at 0.97 and about 240 offences, one standard error
+# The default threshold is the confidence that reaches recall 0.98, counting what the rules hold (decision 0008),
+# over the train split's out-of-fold scores (from folds that leave whole writers out) and the dev split together: the
+# aim is 0.97 on unseen logs. Dev alone is a few hundred logs (at 0.97 and about 240 offences, one standard error
 # of recall is about 0.011) and the threshold it gave moved with a handful of them; out-of-fold scores come from
 # models that never saw the writer, as a force's logs will be. `scan --target-recall` picks any other point of
 # the same curve. The `likely` band starts above it, where precision stays at 0.95 or more: on the corpus's
@@ -54,12 +54,12 @@ def choose_thresholds(model_any, held, gold, *, target_recall: float = TARGET_RE
     precision-recall curve of the final confidence.
     """
     model_any = np.asarray(model_any, dtype=float)
-    has_floor = np.asarray(held, dtype=bool)
+    held = np.asarray(held, dtype=bool)
     positive = np.asarray(gold) != NONE
-    review = round_down(floor_threshold(model_any, has_floor, positive, target_recall))
-    floor_conf = round_down(floor_confidence(has_floor, gold, model_any, review))
+    review = round_down(floor_threshold(model_any, held, positive, target_recall))
+    floor_conf = round_down(floor_confidence(held, gold, model_any, review))
     # The final confidence as apply_floor gives it: a held log is raised to the threshold and the floor's own.
-    final = np.where(has_floor, np.maximum(model_any, max(review, floor_conf)), model_any)
+    final = np.where(held, np.maximum(model_any, max(review, floor_conf)), model_any)
     points = pr_points(final, positive)
     likely = max(round_down(threshold_above(points, review, likely_precision)), round(review + 10**-6, 6))
     return {"review": review, "likely": likely, "floor_confidence": floor_conf, "points": points}
