@@ -73,6 +73,9 @@ DEFAULT_SETTINGS = {
     "use_rules": True,
     "rule_probabilities": True,
     "calibration": "sigmoid",
+    # What the calibration's folds leave out whole: "writer" (a corpus batch) or "style". By style, the
+    # calibration learns how far the classifier's scores can be trusted on a style it has not fitted.
+    "calibration_folds": "writer",
     "cv": 5,
     "seed": 13,
 }
@@ -241,7 +244,18 @@ def manifest_settings(manifest: dict) -> dict:
     """The settings a saved model was trained with. Settings added since it was saved are read as off, which is
     how it was trained (e.g. `style_weighting`), not as today's defaults."""
     return {"augment": [], "style_weighting": "none", "offence_words": False, "monotone_rules": [],
-            **manifest.get("settings", {})}
+            "calibration_folds": "writer", **manifest.get("settings", {})}
+
+
+CALIBRATION_FOLDS = ("writer", "style")
+
+
+def calibration_groups(writers, styles, settings: dict) -> list[str]:
+    """The group of each corpus log that the calibration's folds keep together (settings["calibration_folds"])."""
+    by = {**DEFAULT_SETTINGS, **settings}["calibration_folds"]
+    if by not in CALIBRATION_FOLDS:
+        raise ValueError(f"calibration_folds: {by!r} is not one of: {', '.join(CALIBRATION_FOLDS)}")
+    return [str(g) for g in (writers if by == "writer" else styles)]
 
 
 def build_estimator(settings: dict | None = None, *, offence_words=None, cue_kinds=None) -> Pipeline:

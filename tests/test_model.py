@@ -426,6 +426,18 @@ def test_monotone_rules_must_name_cue_kinds():
         build_estimator({"monotone_rules": ["offense"]}, offence_words=[], cue_kinds={})
 
 
+def test_calibration_folds_keep_writers_or_styles_together():
+    from classifier.model import calibration_groups, manifest_settings
+
+    writers, styles = ["MC", "MC", "DQ"], ["uk-incident-log", "cad-shorthand", "uk-incident-log"]
+    assert calibration_groups(writers, styles, {}) == writers
+    assert calibration_groups(writers, styles, {"calibration_folds": "style"}) == styles
+    # A model saved before the setting was calibrated on writers' folds.
+    assert manifest_settings({"settings": {"C": 1.0}})["calibration_folds"] == "writer"
+    with pytest.raises(ValueError, match="calibration_folds"):
+        calibration_groups(writers, styles, {"calibration_folds": "batch"})
+
+
 def test_every_offence_word_of_the_rules_pulls_toward_an_offence_in_the_shipped_model(rules):
     from classifier.model_versions import resolve
 

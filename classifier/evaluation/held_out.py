@@ -26,7 +26,7 @@ from classifier.evaluation.labelled import label_columns
 from classifier.evaluation.metrics import KeywordSearch, binary_report, expected_calibration_error, offence_decisions
 from classifier.scoring.floor import apply_floor, held_by_rules, rule_proba
 from classifier.labels import LABELS, NONE, offence_confidence
-from classifier.model import DEFAULT_SETTINGS, build_estimator
+from classifier.model import DEFAULT_SETTINGS, build_estimator, calibration_groups
 from classifier.scoring.scorers import RULES_ONLY_THRESHOLD
 from classifier.training.train import analyse_variants, choose_thresholds, style_weights, with_variants
 
@@ -81,6 +81,7 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
     say = progress or (lambda message: None)
     labels, groups, writers = np.asarray(labels), np.asarray(groups), np.asarray(writers)
+    styles = np.asarray(["unnamed"] * len(analysed) if styles is None else styles)
     trainable = np.ones(len(analysed), dtype=bool) if trainable is None else np.asarray(trainable, dtype=bool)
     extra_x, extra_y = extra or ([], [])
     confidence = np.zeros(len(analysed))
@@ -94,9 +95,9 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
         y_train = list(labels[idx]) + list(extra_y)
         rewrites = [variants_of[i] for i in idx] if variants_of else []
         x_fit, y_fit, fit_groups, weights = with_variants(
-            x_train, y_train, list(writers[idx]) + [f"extra-{i}" for i in range(len(extra_x))],
-            style_weights(np.asarray(styles)[idx] if styles is not None else ["unnamed"] * len(idx),
-                          settings["style_weighting"]) + [extra_weight] * len(extra_x), rewrites)
+            x_train, y_train, calibration_groups(writers[idx], styles[idx], settings)
+            + [f"extra-{i}" for i in range(len(extra_x))],
+            style_weights(styles[idx], settings["style_weighting"]) + [extra_weight] * len(extra_x), rewrites)
         params = {"classify__groups": fit_groups}
         if len(set(weights)) > 1:
             params["classify__sample_weight"] = weights

@@ -16,7 +16,7 @@ from classifier.evaluation.labelled import label_columns
 from classifier.evaluation.metrics import binary_report, expected_calibration_error, offence_decisions
 from classifier.scoring.floor import apply_floor, flag_recall, floor_confidence, held_by_rules, rule_proba
 from classifier.labels import LABELS, NONE, offence_confidence
-from classifier.model import DEFAULT_SETTINGS, build_estimator
+from classifier.model import DEFAULT_SETTINGS, build_estimator, calibration_groups
 from classifier.pipeline.ruleset import RuleSet
 from classifier.scoring.scorers import RuleScorer
 from classifier.training.thresholds import (lowest_threshold_above, pr_points, precision_at_recall, recall_at_precision,
@@ -162,14 +162,15 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     x_dev = analyse_texts(scorer, (r["text"] for r in dev))
     y_train = [r["label"] for r in train] + [label for _, label in extra_train]
     y_dev = [r["label"] for r in dev]
-    say("fitting the model (calibrated on folds that leave whole writers out)")
+    say(f"fitting the model (calibrated on folds that leave whole {settings['calibration_folds']}s out)")
     # Reviewed outcomes carry the force's own language: `extra_weight` lets a few of them count.
     weights = style_weights([style_of(r) for r in train], settings.get("style_weighting")) + \
         [extra_weight] * len(extra_train)
-    # Calibration folds leave corpus writers out. Reviewed incidents are a force's many writers, and the model
+    # Calibration folds leave corpus writers (or styles) out. Reviewed incidents are a force's many writers, and the model
     # that scores that force will have learnt from their like: each is its own group, spread over the folds.
     # As one group, a fold held all of them out and the calibration learnt that unseen slang is an offence.
-    groups = [writer_of(r["incident_id"]) for r in train] + [f"review-{i}" for i in range(len(extra_train))]
+    groups = calibration_groups([writer_of(r["incident_id"]) for r in train], [style_of(r) for r in train], settings) \
+        + [f"review-{i}" for i in range(len(extra_train))]
     kinds = settings.get("augment") or []
     if kinds:
         say(f"rewriting the train logs ({', '.join(kinds)}) and analysing the rewrites")
