@@ -212,7 +212,25 @@ def test_held_out_groups_are_also_scored_on_their_unread_logs_alone(small_corpus
         assert part["methods"]["rules"] == figures(gold, [c >= RULES_ONLY_THRESHOLD for c in rule_conf], rule_conf)
         assert part["methods"]["model"]["n"] == len(members)
     assert report["pooled"]["unread"]["n"] == sum(unread)
-    assert "the same models on each style's dev logs only" in format_held_out(report)
+    text = format_held_out(report)
+    assert "the same models on each style's dev logs only" in text
+    assert text.count("model ECE above what a calibrated model reaches one time in 20") == 2
+
+
+def test_ece_by_chance_tells_a_small_sample_from_miscalibration():
+    from classifier.evaluation.held_out import ece_by_chance
+    from classifier.evaluation.metrics import expected_calibration_error
+
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.0, 1.0, 40)
+    calibrated = rng.random(40) < confidence
+    # On 40 logs a calibrated model's ECE is large; the bound says so, and shrinks with the sample.
+    assert 0.08 < ece_by_chance(confidence) < 0.25
+    assert ece_by_chance(rng.uniform(0.0, 1.0, 4000)) < 0.03
+    assert expected_calibration_error(confidence, calibrated) <= ece_by_chance(confidence)
+    # Sure and wrong on every log is beyond any sample's noise.
+    assert expected_calibration_error(confidence, confidence < 0.5) > ece_by_chance(confidence)
+    assert ece_by_chance(np.array([1.0, 0.0, 1.0])) == 0.0
 
 
 def test_threshold_choice_by_meaning():

@@ -117,11 +117,28 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
 
 def figures(gold, flagged, confidence) -> dict:
     positive = np.asarray(gold, dtype=bool)
+    confidence = np.asarray(confidence, dtype=float)
     rep = binary_report([("x" if g else NONE) for g in positive], [("x" if f else NONE) for f in flagged])
     return {"n": int(len(positive)), "offences": int(positive.sum()), "precision": round(rep.precision, 4),
             "recall": round(rep.recall, 4), "f1": round(rep.f1, 4),
-            "ece": round(expected_calibration_error(np.asarray(confidence, dtype=float), positive), 4),
+            "ece": round(expected_calibration_error(confidence, positive), 4),
+            "ece_by_chance": round(ece_by_chance(confidence), 4),
             "ap": round(float(average_precision_score(positive, confidence)), 4) if positive.any() else None}
+
+
+def ece_by_chance(confidence, *, draws: int = 400, seed: int = 0) -> float:
+    """The ECE that a perfectly calibrated model would exceed one time in 20 with these confidences.
+
+    ECE counts the sampling noise of each bin's observed rate, so on a few dozen logs a calibrated model reads
+    0.05 or more. Labels are drawn as the confidences say (an offence with probability `confidence`) and the 95th
+    percentile of their ECE is taken: an ECE above it is miscalibration, not the sample's size.
+    """
+    confidence = np.asarray(confidence, dtype=float)
+    if not len(confidence):
+        return 0.0
+    rng = np.random.default_rng(seed)
+    eces = [expected_calibration_error(confidence, rng.random(len(confidence)) < confidence) for _ in range(draws)]
+    return float(np.quantile(eces, 0.95))
 
 
 def held_out_report(records: list[dict], analysed: list[dict], *, by: str, settings: dict | None = None,
@@ -199,6 +216,7 @@ def format_held_out(report: dict) -> str:
     lines.append(f"worst held-out {by}: F1 {worst['f1']} ({by_group[worst['f1']]['f1']:.3f}), recall "
                  f"{worst['recall']} ({by_group[worst['recall']]['recall']:.3f}), ECE {worst['ece']} "
                  f"({by_group[worst['ece']]['ece']:.3f})")
+    lines.append(_beyond_chance([(r["group"], r) for r in report["groups"]]))
     if "unread_of" in report:
         name = report["unread_of"]
         lines += ["", f"the same models on each {by}'s {name} only, never read to write the rules or choose settings "
@@ -207,7 +225,16 @@ def format_held_out(report: dict) -> str:
                   for r in report["groups"] if "unread" in r]
         if "unread" in report["pooled"]:
             lines.append(line("pooled", report["pooled"]["unread"]))
+        lines.append(_beyond_chance([(r["group"], r["unread"]) for r in report["groups"] if "unread" in r]))
         missing = [r["group"] for r in report["groups"] if "unread" not in r]
         if missing:
             lines.append(f"no {name}: " + ", ".join(missing))
     return "\n".join(lines)
+
+
+def _beyond_chance(rows) -> str:
+    """The groups whose model ECE is more than sampling alone gives a calibrated model (`ece_by_chance`)."""
+    beyond = [f"{name} {m['ece']:.3f} > {m['ece_by_chance']:.3f}" for name, row in rows
+              for m in [row["methods"]["model"]] if m["ece"] > m["ece_by_chance"]]
+    return ("model ECE above what a calibrated model reaches one time in 20 on as many logs: "
+            + ("; ".join(beyond) or "none"))
