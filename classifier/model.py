@@ -76,7 +76,7 @@ DEFAULT_SETTINGS = {
     # What the calibration's folds leave out whole: "writer" (a corpus batch) or "style". By style, the
     # calibration learns how far the classifier's scores can be trusted on a style it has not fitted.
     "calibration_folds": "writer",
-    "cv": 5,
+    "cv": 10,
     "seed": 13,
 }
 
