@@ -16,7 +16,8 @@ first (docs/decisions/0006).
 
 The calibration is fitted on out-of-fold predictions, so on data the classifier did not fit; given the
 writer (batch) of each training log as `groups`, each fold leaves whole writers out, so the calibration is
-fitted on the scores of styles the classifier had not seen, as it will meet a force's own.
+fitted on the scores of writers the classifier had not seen, as it will meet a force's own (the setting
+`calibration_folds` can make the groups styles instead).
 
 What the rules found is not scaled down: a model that learnt the corpus's style must not outweigh a plain
 disclosure (and classifier.scoring.floor keeps those flagged whatever the model says). Character n-grams over the
@@ -100,7 +101,7 @@ class ConfidenceCalibratedClassifier(BaseEstimator, ClassifierMixin):
         self.random_state = random_state
 
     def fit(self, X, y, sample_weight=None, groups=None):
-        """groups: the writer (or batch) of each log; folds then leave whole writers out."""
+        """groups: the writer (or batch, or style) of each log; folds then leave whole groups out."""
         y = np.asarray(y)
         params = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
         if groups is not None and len(set(groups)) >= 2:

@@ -217,6 +217,18 @@ def test_held_out_groups_are_also_scored_on_their_unread_logs_alone(small_corpus
     assert text.count("model ECE above what a calibrated model reaches one time in 20") == 2
 
 
+def test_the_held_out_report_lists_the_groups_beyond_chance_and_only_those():
+    from classifier.evaluation.held_out import _beyond_chance
+
+    def row(ece, bound):
+        return {"methods": {"model": {"ece": ece, "ece_by_chance": bound}}}
+
+    line = _beyond_chance([("call-taker-comment", row(0.083, 0.070)), ("uk-short-log", row(0.076, 0.112)),
+                           ("online", row(0.070, 0.070))])
+    assert line.endswith(": call-taker-comment 0.083 > 0.070")
+    assert _beyond_chance([("uk-short-log", row(0.076, 0.112))]).endswith(": none")
+
+
 def test_ece_by_chance_tells_a_small_sample_from_miscalibration():
     from classifier.evaluation.held_out import ece_by_chance
     from classifier.evaluation.metrics import expected_calibration_error
@@ -230,7 +242,9 @@ def test_ece_by_chance_tells_a_small_sample_from_miscalibration():
     assert expected_calibration_error(confidence, calibrated) <= ece_by_chance(confidence)
     # Sure and wrong on every log is beyond any sample's noise.
     assert expected_calibration_error(confidence, confidence < 0.5) > ece_by_chance(confidence)
+    # Confidences of 0 and 1 leave nothing to chance; no logs, no bound.
     assert ece_by_chance(np.array([1.0, 0.0, 1.0])) == 0.0
+    assert ece_by_chance(np.array([])) == 0.0
 
 
 def test_threshold_choice_by_meaning():
@@ -454,6 +468,35 @@ def test_calibration_folds_keep_writers_or_styles_together():
     assert manifest_settings({"settings": {"C": 1.0}})["calibration_folds"] == "writer"
     with pytest.raises(ValueError, match="calibration_folds"):
         calibration_groups(writers, styles, {"calibration_folds": "batch"})
+
+
+def test_held_out_calibration_folds_keep_the_chosen_groups_together(small_corpus, scorer, monkeypatch):
+    from classifier.corpus import style_of, writer_of
+    from classifier.evaluation.held_out import held_out_scores
+    from classifier.model import ConfidenceCalibratedClassifier
+    from classifier.training.train import analyse_texts
+
+    corpus = list(load_corpus(small_corpus))
+    analysed = analyse_texts(scorer, [r["text"] for r in corpus])
+    labels, styles = [r["label"] for r in corpus], [style_of(r) for r in corpus]
+    writers = [writer_of(r["incident_id"]) for r in corpus]
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fit(self, X, y, sample_weight=None, groups=None):
+        seen.append(list(groups))
+        raise Stop
+
+    monkeypatch.setattr(ConfidenceCalibratedClassifier, "fit", fit)
+    for by, expected in (("writer", writers), ("style", styles)):
+        with pytest.raises(Stop):
+            held_out_scores(analysed, labels, styles, writers, styles=styles, settings={"calibration_folds": by})
+        held = sorted(set(styles))[0]
+        assert seen[-1] == [g for g, s in zip(expected, styles) if s != held]
+    with pytest.raises(ValueError, match="style"):
+        held_out_scores(analysed, labels, styles, writers, settings={"calibration_folds": "style"})
 
 
 def test_every_offence_word_of_the_rules_pulls_toward_an_offence_in_the_shipped_model(rules):

@@ -3,7 +3,7 @@
 A pooled test split shares its styles and writers with the training split, so it flatters a model that learnt
 how its corpus is written. Here each group (a `style`, or a writer: the batch named by the incident_id's
 prefix) is held out in turn: a model with the given settings is trained on the other groups' trainable logs
-(calibrated on folds that leave writers out, as `train` does), chooses its thresholds from its own out-of-fold
+(calibrated on folds that leave writers, or with the setting `calibration_folds`, styles out, as `train` does), chooses its thresholds from its own out-of-fold
 scores (`classifier.training.train.choose_thresholds`) and scores every log of the held-out group with the rule floor.
 Each group is reported for that model, the rules alone and the keyword search (precision, recall, F1 and
 expected calibration error), with the pooled figures and the worst group.
@@ -81,6 +81,8 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
     settings = {**DEFAULT_SETTINGS, **(settings or {})}
     say = progress or (lambda message: None)
     labels, groups, writers = np.asarray(labels), np.asarray(groups), np.asarray(writers)
+    if styles is None and settings["calibration_folds"] == "style":
+        raise ValueError("calibration_folds 'style' needs each record's style")
     styles = np.asarray(["unnamed"] * len(analysed) if styles is None else styles)
     trainable = np.ones(len(analysed), dtype=bool) if trainable is None else np.asarray(trainable, dtype=bool)
     extra_x, extra_y = extra or ([], [])
@@ -131,7 +133,9 @@ def ece_by_chance(confidence, *, draws: int = 400, seed: int = 0) -> float:
 
     ECE counts the sampling noise of each bin's observed rate, so on a few dozen logs a calibrated model reads
     0.05 or more. Labels are drawn as the confidences say (an offence with probability `confidence`) and the 95th
-    percentile of their ECE is taken: an ECE above it is miscalibration, not the sample's size.
+    percentile of their ECE is taken. An ECE above it is unlikely from the sample's size alone; it is one test per
+    group at 5%, so among many groups a few pass it by chance, and the bound itself moves by about 0.002 with the
+    draws: an ECE within that of it is at the bound, not beyond.
     """
     confidence = np.asarray(confidence, dtype=float)
     if not len(confidence):

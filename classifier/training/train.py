@@ -166,8 +166,8 @@ def train_model(corpus: Path, rules: RuleSet, *, settings: dict | None = None, r
     # Reviewed outcomes carry the force's own language: `extra_weight` lets a few of them count.
     weights = style_weights([style_of(r) for r in train], settings.get("style_weighting")) + \
         [extra_weight] * len(extra_train)
-    # Calibration folds leave corpus writers (or styles) out. Reviewed incidents are a force's many writers, and the model
-    # that scores that force will have learnt from their like: each is its own group, spread over the folds.
+    # Calibration folds leave corpus writers (or styles) out. Reviewed incidents are a force's many writers, and the
+    # model that scores that force will have learnt from their like: each is its own group, spread over the folds.
     # As one group, a fold held all of them out and the calibration learnt that unseen slang is an offence.
     groups = calibration_groups([writer_of(r["incident_id"]) for r in train], [style_of(r) for r in train], settings) \
         + [f"review-{i}" for i in range(len(extra_train))]
