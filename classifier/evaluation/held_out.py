@@ -3,8 +3,8 @@
 A pooled test split shares its styles and writers with the training split, so it flatters a model that learnt
 how its corpus is written. Here each group (a `style`, or a writer: the batch named by the incident_id's
 prefix) is held out in turn: a model with the given settings is trained on the other groups' trainable logs
-(calibrated on folds that leave writers, or with the setting `calibration_folds`, styles out, as `train` does), chooses its thresholds from its own out-of-fold
-scores (`classifier.training.train.choose_thresholds`) and scores every log of the held-out group with the rule floor.
+(calibrated on folds that leave writers, or with the setting `calibration_folds`, styles out, as `train`
+does), chooses its thresholds from its own out-of-fold scores (`classifier.training.train.choose_thresholds`) and scores every log of the held-out group with the rule floor.
 Each group is reported for that model, the rules alone and the keyword search (precision, recall, F1 and
 expected calibration error), with the pooled figures and the worst group.
 
@@ -117,15 +117,19 @@ def held_out_scores(analysed: list[dict], labels, groups, writers, *, settings: 
     return HeldOutScores(confidence, flagged, len(splits))
 
 
-def figures(gold, flagged, confidence) -> dict:
+def figures(gold, flagged, confidence, *, bound: bool = False) -> dict:
+    """Precision, recall, F1, ECE and AP; with `bound`, also `ece_by_chance` (the model's only: it costs 400
+    draws, and the keyword search's 0/1 confidences have none)."""
     positive = np.asarray(gold, dtype=bool)
     confidence = np.asarray(confidence, dtype=float)
     rep = binary_report([("x" if g else NONE) for g in positive], [("x" if f else NONE) for f in flagged])
-    return {"n": int(len(positive)), "offences": int(positive.sum()), "precision": round(rep.precision, 4),
-            "recall": round(rep.recall, 4), "f1": round(rep.f1, 4),
-            "ece": round(expected_calibration_error(confidence, positive), 4),
-            "ece_by_chance": round(ece_by_chance(confidence), 4),
-            "ap": round(float(average_precision_score(positive, confidence)), 4) if positive.any() else None}
+    out = {"n": int(len(positive)), "offences": int(positive.sum()), "precision": round(rep.precision, 4),
+           "recall": round(rep.recall, 4), "f1": round(rep.f1, 4),
+           "ece": round(expected_calibration_error(confidence, positive), 4),
+           "ap": round(float(average_precision_score(positive, confidence)), 4) if positive.any() else None}
+    if bound:
+        out["ece_by_chance"] = round(ece_by_chance(confidence), 4)
+    return out
 
 
 def ece_by_chance(confidence, *, draws: int = 400, seed: int = 0) -> float:
@@ -178,7 +182,8 @@ def held_out_report(records: list[dict], analysed: list[dict], *, by: str, setti
                "keyword": (keyword_flag, keyword_flag.astype(float))}
 
     def row(mask) -> dict:
-        return {name: figures(gold[mask], flag[mask], conf[mask]) for name, (flag, conf) in methods.items()}
+        return {name: figures(gold[mask], flag[mask], conf[mask], bound=name == "model")
+                for name, (flag, conf) in methods.items()}
 
     def part(mask) -> dict:
         return {"n": int(mask.sum()), "offences": int(gold[mask].sum()), "methods": row(mask)}
